@@ -1,0 +1,71 @@
+// Option schemas and validated option values.
+//
+// A stage, rule or resource type declares its options as a list of OptionSpec. The host checks a
+// YAML `options:` map against that schema (unknown names, wrong types, missing required values are
+// reported with file:line:column before anything runs) and hands the component an Options object in
+// which every declared option has a value: the one given or the default.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lrpflow/status.h"
+
+namespace lrpflow {
+
+enum class OptionType { Bool, Int, Float, String, StringList, IntList, FloatList, Yaml };
+
+const char* option_type_name(OptionType type);
+
+// Yaml options carry a nested YAML value (a map or a list) as YAML text, for components whose
+// configuration is structured (a rule set written inline, per-layer parameters).
+struct YamlText {
+  std::string text;
+  bool operator==(const YamlText& other) const { return text == other.text; }
+};
+
+using OptionValue = std::variant<std::monostate, bool, std::int64_t, double, std::string,
+                                 std::vector<std::string>, std::vector<std::int64_t>, std::vector<double>,
+                                 YamlText>;
+
+struct OptionSpec {
+  std::string name;
+  OptionType type = OptionType::String;
+  OptionValue default_value;            // monostate: no default
+  std::string help;
+  bool required = false;                // required options have no default
+  std::vector<std::string> choices;     // for String options: the allowed values (empty: any)
+};
+
+// Validated options of one component instance. Every declared option is present unless it has
+// neither a value nor a default (then has() is false).
+class Options {
+ public:
+  Options() = default;
+  explicit Options(std::map<std::string, OptionValue> values) : values_(std::move(values)) {}
+
+  bool has(const std::string& name) const;
+  bool get_bool(const std::string& name) const;
+  std::int64_t get_int(const std::string& name) const;
+  double get_float(const std::string& name) const;  // an Int option converts
+  const std::string& get_string(const std::string& name) const;
+  const std::vector<std::string>& get_string_list(const std::string& name) const;
+  std::vector<std::int64_t> get_int_list(const std::string& name) const;
+  std::vector<double> get_float_list(const std::string& name) const;  // an int list converts
+  const std::string& get_yaml(const std::string& name) const;
+
+  void set(const std::string& name, OptionValue value) { values_[name] = std::move(value); }
+  const std::map<std::string, OptionValue>& values() const { return values_; }
+
+ private:
+  const OptionValue& at(const std::string& name) const;  // throws std::out_of_range naming the option
+  std::map<std::string, OptionValue> values_;
+};
+
+// Renders a value the way it would be written in YAML (for `lrpflow inspect` and messages).
+std::string format_option_value(const OptionValue& value);
+
+}  // namespace lrpflow
