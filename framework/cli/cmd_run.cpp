@@ -1,0 +1,99 @@
+// `lrpflow run FILE [--set k=v]... [--out DIR] [--threads N] [--max-in-flight N] [--resume]`.
+#include <csignal>
+#include <cstdio>
+
+#include "commands.h"
+#include "lrpflow/log.h"
+#include "lrpflow/pipeline.h"
+#include "lrpflow/progress.h"
+#include "lrpflow/runtime.h"
+
+namespace lrpflow::cli {
+namespace {
+
+// Set from the signal handler; the runtime polls it before emitting each item.
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void request_stop(int) { g_stop_requested.store(true); }
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, CliGlobals& globals) {
+  CLI::App* cmd = app.add_subcommand("run", "Run a pipeline");
+  struct Args {
+    std::string file;
+    std::vector<std::string> sets;
+    std::string out;
+    int threads = 0;
+    int max_in_flight = 0;
+    bool resume = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("FILE", args->file, "Pipeline YAML file")->required();
+  cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")->type_name("KEY=VALUE");
+  cmd->add_option("--out", args->out, "Output directory (overrides output.dir)")->type_name("DIR");
+  cmd->add_option("--threads", args->threads, "Worker threads (overrides runtime.threads)")->type_name("N");
+  cmd->add_option("--max-in-flight", args->max_in_flight, "Items in the graph at once (overrides runtime.max_in_flight)")
+      ->type_name("N");
+  cmd->add_flag("--resume", args->resume, "Skip items the existing manifest records as done");
+  cmd->callback([&globals, args] {
+    std::vector<Override> overrides;
+    for (const std::string& set : args->sets) {
+      auto parsed = parse_override(set);
+      if (!parsed) {
+        log_error(parsed.status().message());
+        globals.exit_code = kExitInvalid;
+        return;
+      }
+      overrides.push_back(parsed.value());
+    }
+    // The dedicated flags are overrides too, so they are checked like any other value.
+    if (args->threads != 0) {
+      overrides.push_back({"runtime.threads", std::to_string(args->threads), "--threads " + std::to_string(args->threads)});
+    }
+    if (args->max_in_flight != 0) {
+      overrides.push_back({"runtime.max_in_flight", std::to_string(args->max_in_flight),
+                           "--max-in-flight " + std::to_string(args->max_in_flight)});
+    }
+    if (!args->out.empty()) overrides.push_back({"output.dir", args->out, "--out " + args->out, true});
+
+    PluginRegistry& registry = globals.registry();
+    const PipelineLoad load = load_pipeline(args->file, overrides, registry);
+    for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    if (!load.ok()) {
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    const Pipeline& pipeline = *load.pipeline;
+    log_info("running " + args->file + " with " + std::to_string(pipeline.runtime.threads) + " threads, output in " +
+             pipeline.output_dir.string());
+
+    install_stop_handlers();
+    ProgressDisplay display;
+    RunOptions options;
+    options.resume = args->resume;
+    options.stop_requested = &g_stop_requested;
+    options.on_progress = [&display](const RunProgress& p) { display.update(p); };
+    auto report = run_pipeline(pipeline, registry, options);
+    display.finish();
+    if (!report) {
+      log_error(report.status().message());
+      globals.exit_code = g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
+      return;
+    }
+    print_run_summary(report.value());
+    globals.exit_code = report.value().exit_code();
+  });
+}
+
+}  // namespace lrpflow::cli

@@ -1,0 +1,91 @@
+// Manifest: the record of a run, DIR/manifest.json.
+//
+// It lists every item the run processed (id, source, index, status, error, output files, metrics,
+// per-stage timings), the run-level outputs and per-stage timing, and identifies the run (pipeline
+// file, hashes of the pipeline text and of the input list, lrpflow version, start and end time).
+// The runtime rewrites it atomically every few seconds while it runs and once at the end, so a
+// killed run still leaves a valid manifest of what was done; `--resume` reads it back and skips
+// every item recorded as ok whose output files all still exist.
+//
+// Format (JSON, stable keys; "format": 1):
+//   {"format": 1, "run": {...}, "items": [...], "run_outputs": {kind: [paths]}, "stages": [...]}
+// Paths of outputs are relative to the manifest's directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lrpflow/item.h"
+#include "lrpflow/status.h"
+
+namespace lrpflow {
+
+inline constexpr int kManifestFormatVersion = 1;
+
+struct ManifestItem {
+  std::string id;
+  std::string source;
+  std::int64_t index = 0;
+  bool ok = true;
+  std::optional<ItemError> error;
+  std::vector<OutputFile> outputs;
+  std::map<std::string, double> metrics;
+  std::map<std::string, double> timings_ms;  // stage id -> time spent in process()
+};
+
+struct StageStats {
+  std::string id;
+  std::string type;
+  std::int64_t count = 0;  // items the stage processed (failed items that skipped it not counted)
+  double mean_ms = 0;
+  double p95_ms = 0;
+};
+
+struct ManifestRunInfo {
+  std::string pipeline_file;
+  std::string pipeline_hash;  // of the pipeline text plus the --set overrides
+  std::string inputs_hash;    // of the source's item list (ids and sources, in order)
+  std::string lrpflow_version;
+  std::string started_at;     // ISO 8601 UTC
+  std::string finished_at;    // empty while running
+  std::string state;          // "running", "complete", "stopped" (on_error: fail), "interrupted"
+  int threads = 0;
+  int max_in_flight = 0;
+  std::int64_t items_total = 0;  // inputs listed by the source
+};
+
+struct Manifest {
+  ManifestRunInfo run;
+  std::vector<ManifestItem> items;  // sorted by index when written
+  std::vector<OutputFile> run_outputs;
+  std::vector<StageStats> stages;
+};
+
+// Serialises / parses the JSON form.
+std::string manifest_to_json(const Manifest& manifest);
+// The error names `origin` (the file) and what is wrong.
+Result<Manifest> manifest_from_json(std::string_view json, const std::string& origin);
+
+// DIR/manifest.json, written atomically (never half-written).
+Status write_manifest(const std::filesystem::path& path, const Manifest& manifest);
+Result<Manifest> read_manifest(const std::filesystem::path& path);
+
+// True when every output the item recorded exists under `output_dir` (so the item can be skipped
+// on --resume).
+bool outputs_exist(const ManifestItem& item, const std::filesystem::path& output_dir);
+
+// 64-bit FNV-1a as "fnv1a64:<16 hex digits>": a cheap fingerprint (not a security hash).
+std::string fingerprint(std::string_view bytes);
+
+// The version of this lrpflow build, e.g. "0.1.0".
+const char* lrpflow_version();
+
+// Current UTC time as ISO 8601, e.g. "2024-05-01T12:00:00Z".
+std::string utc_timestamp();
+
+}  // namespace lrpflow

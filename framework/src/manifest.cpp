@@ -1,0 +1,185 @@
+#include "lrpflow/manifest.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "lrpflow/files.h"
+
+namespace lrpflow {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// Outputs as {kind: [paths]}, keeping the order in which they were added within a kind.
+json outputs_to_json(const std::vector<OutputFile>& outputs) {
+  json out = json::object();
+  for (const OutputFile& file : outputs) out[file.kind].push_back(file.path);
+  return out;
+}
+
+std::vector<OutputFile> outputs_from_json(const json& j) {
+  std::vector<OutputFile> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    for (const json& path : it.value()) out.push_back({it.key(), path.get<std::string>()});
+  }
+  return out;
+}
+
+// JSON has no NaN or infinity: write them as null so the file stays valid JSON.
+json number_or_null(double value) {
+  if (std::isfinite(value)) return value;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string manifest_to_json(const Manifest& manifest) {
+  json j;
+  j["format"] = kManifestFormatVersion;
+  const ManifestRunInfo& r = manifest.run;
+  j["run"] = {{"pipeline_file", r.pipeline_file}, {"pipeline_hash", r.pipeline_hash},
+              {"inputs_hash", r.inputs_hash},     {"lrpflow_version", r.lrpflow_version},
+              {"started_at", r.started_at},       {"finished_at", r.finished_at},
+              {"state", r.state},                 {"threads", r.threads},
+              {"max_in_flight", r.max_in_flight}, {"items_total", r.items_total}};
+  std::vector<const ManifestItem*> items;
+  for (const ManifestItem& item : manifest.items) items.push_back(&item);
+  std::stable_sort(items.begin(), items.end(), [](const ManifestItem* a, const ManifestItem* b) { return a->index < b->index; });
+  j["items"] = json::array();
+  for (const ManifestItem* item : items) {
+    json ji = {{"id", item->id}, {"source", item->source}, {"index", item->index},
+               {"status", item->ok ? "ok" : "error"}};
+    if (item->error) ji["error"] = {{"stage", item->error->stage}, {"message", item->error->message}};
+    ji["outputs"] = outputs_to_json(item->outputs);
+    json metrics = json::object();
+    for (const auto& [name, value] : item->metrics) metrics[name] = number_or_null(value);
+    ji["metrics"] = metrics;
+    json timings = json::object();
+    for (const auto& [stage, ms] : item->timings_ms) timings[stage] = number_or_null(ms);
+    ji["timings_ms"] = timings;
+    j["items"].push_back(std::move(ji));
+  }
+  j["run_outputs"] = outputs_to_json(manifest.run_outputs);
+  j["stages"] = json::array();
+  for (const StageStats& s : manifest.stages) {
+    j["stages"].push_back({{"id", s.id}, {"type", s.type}, {"count", s.count},
+                           {"mean_ms", number_or_null(s.mean_ms)}, {"p95_ms", number_or_null(s.p95_ms)}});
+  }
+  return j.dump(2) + "\n";
+}
+
+Result<Manifest> manifest_from_json(std::string_view text, const std::string& origin) {
+  Manifest m;
+  try {
+    const json j = json::parse(text.begin(), text.end());
+    if (!j.is_object()) return Status::error(origin + ": not a manifest (expected a JSON object)");
+    if (!j.contains("format") || j.at("format").get<int>() != kManifestFormatVersion) {
+      return Status::error(origin + ": unsupported manifest format (expected \"format\": " +
+                           std::to_string(kManifestFormatVersion) + ")");
+    }
+    const json& r = j.at("run");
+    m.run.pipeline_file = r.value("pipeline_file", "");
+    m.run.pipeline_hash = r.value("pipeline_hash", "");
+    m.run.inputs_hash = r.value("inputs_hash", "");
+    m.run.lrpflow_version = r.value("lrpflow_version", "");
+    m.run.started_at = r.value("started_at", "");
+    m.run.finished_at = r.value("finished_at", "");
+    m.run.state = r.value("state", "");
+    m.run.threads = r.value("threads", 0);
+    m.run.max_in_flight = r.value("max_in_flight", 0);
+    m.run.items_total = r.value("items_total", std::int64_t{0});
+    for (const json& ji : j.at("items")) {
+      ManifestItem item;
+      item.id = ji.at("id").get<std::string>();
+      item.source = ji.value("source", "");
+      item.index = ji.at("index").get<std::int64_t>();
+      const std::string status = ji.at("status").get<std::string>();
+      if (status != "ok" && status != "error") {
+        return Status::error(origin + ": item '" + item.id + "' has status '" + status + "' (expected ok or error)");
+      }
+      item.ok = status == "ok";
+      if (ji.contains("error")) {
+        item.error = ItemError{ji.at("error").value("stage", ""), ji.at("error").value("message", "")};
+      }
+      if (ji.contains("outputs")) item.outputs = outputs_from_json(ji.at("outputs"));
+      if (ji.contains("metrics")) {
+        for (auto it = ji.at("metrics").begin(); it != ji.at("metrics").end(); ++it) {
+          item.metrics[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+        }
+      }
+      if (ji.contains("timings_ms")) {
+        for (auto it = ji.at("timings_ms").begin(); it != ji.at("timings_ms").end(); ++it) {
+          item.timings_ms[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+        }
+      }
+      m.items.push_back(std::move(item));
+    }
+    if (j.contains("run_outputs")) m.run_outputs = outputs_from_json(j.at("run_outputs"));
+    if (j.contains("stages")) {
+      for (const json& js : j.at("stages")) {
+        StageStats s;
+        s.id = js.at("id").get<std::string>();
+        s.type = js.value("type", "");
+        s.count = js.value("count", std::int64_t{0});
+        s.mean_ms = js.at("mean_ms").is_null() ? 0 : js.at("mean_ms").get<double>();
+        s.p95_ms = js.at("p95_ms").is_null() ? 0 : js.at("p95_ms").get<double>();
+        m.stages.push_back(std::move(s));
+      }
+    }
+  } catch (const json::exception& e) {
+    return Status::error(origin + ": corrupt manifest: " + e.what());
+  }
+  return m;
+}
+
+Status write_manifest(const fs::path& path, const Manifest& manifest) {
+  return write_file_atomic(path, manifest_to_json(manifest));
+}
+
+Result<Manifest> read_manifest(const fs::path& path) {
+  auto text = read_file(path);
+  if (!text) return text.status();
+  return manifest_from_json(text.value(), path.string());
+}
+
+bool outputs_exist(const ManifestItem& item, const fs::path& output_dir) {
+  for (const OutputFile& file : item.outputs) {
+    std::error_code ec;
+    const fs::path path = fs::path(file.path).is_absolute() ? fs::path(file.path) : output_dir / file.path;
+    if (!fs::exists(path, ec)) return false;
+  }
+  return true;
+}
+
+std::string fingerprint(std::string_view bytes) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "fnv1a64:%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+#ifndef LRPFLOW_VERSION
+#define LRPFLOW_VERSION "unknown"
+#endif
+const char* lrpflow_version() { return LRPFLOW_VERSION; }
+
+std::string utc_timestamp() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace lrpflow

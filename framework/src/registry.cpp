@@ -1,0 +1,284 @@
+#include "lrpflow/registry.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <boost/dll/shared_library.hpp>
+
+#include "lrpflow/log.h"
+#include "lrpflow/lrp/rule.h"
+
+namespace lrpflow {
+namespace fs = std::filesystem;
+
+struct PluginRegistry::Impl {
+  // Libraries stay loaded for the life of the registry (which lives for the process): descriptors,
+  // stage factories and std::function targets all point into them.
+  std::vector<boost::dll::shared_library> libraries;
+  std::set<std::string> loaded_files;  // canonical paths, so one file found twice loads once
+  std::vector<LoadedPlugin> plugins;
+  std::map<std::string, std::pair<const StageTypeInfo*, std::size_t>> stages;  // type -> (info, plugin index)
+  std::map<std::string, const ResourceTypeInfo*> resources;
+  std::map<std::string, const lrp::RuleTypeInfo*> rules;
+  std::vector<std::shared_ptr<const lrp::RuleTypeInfo>> rule_owners;  // keeps in-process rule infos alive
+  std::vector<std::unique_ptr<PluginDescriptor>> owned_descriptors;   // copies made by add_descriptor
+  std::vector<std::string> problems;
+};
+
+PluginRegistry::PluginRegistry() : impl_(std::make_unique<Impl>()) {}
+
+PluginRegistry::~PluginRegistry() {
+  // Forget everything that points into the libraries before they are unloaded.
+  impl_->stages.clear();
+  impl_->resources.clear();
+  impl_->rules.clear();
+  impl_->rule_owners.clear();
+  impl_->owned_descriptors.clear();
+  // The libraries themselves are deliberately never unloaded: objects created by plugin code
+  // (tensors with plugin deleters, static destructors registered with atexit) may outlive us.
+  for (auto& lib : impl_->libraries) {
+    new boost::dll::shared_library(std::move(lib));  // leaked on purpose
+  }
+}
+
+std::vector<fs::path> PluginRegistry::search_path(const std::vector<fs::path>& extra) {
+  std::vector<fs::path> dirs;
+  std::set<std::string> seen;
+  auto add = [&](const fs::path& dir, bool must_exist) {
+    if (dir.empty()) return;
+    std::error_code ec;
+    if (must_exist && !fs::is_directory(dir, ec)) return;
+    fs::path normal = fs::weakly_canonical(dir, ec);
+    if (ec) normal = dir;
+    if (seen.insert(normal.string()).second) dirs.push_back(dir);
+  };
+  // Directories the user named are kept even when missing, so that load_directories reports them.
+  for (const fs::path& dir : extra) add(dir, false);
+  if (const char* env = std::getenv("LRPFLOW_PLUGIN_PATH")) {
+    std::stringstream parts(env);
+    std::string part;
+    while (std::getline(parts, part, ':')) add(part, true);
+  }
+#ifdef LRPFLOW_BUILD_PLUGIN_DIR
+  add(LRPFLOW_BUILD_PLUGIN_DIR, true);
+#endif
+#ifdef LRPFLOW_INSTALL_PLUGIN_DIR
+  add(LRPFLOW_INSTALL_PLUGIN_DIR, true);
+#endif
+  return dirs;
+}
+
+void PluginRegistry::load_directories(const std::vector<fs::path>& dirs) {
+  for (const fs::path& dir : dirs) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      impl_->problems.push_back(dir.string() + ": plugin directory does not exist");
+      continue;
+    }
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().extension() == ".so" && !entry.is_directory()) files.push_back(entry.path());
+    }
+    if (ec) {
+      impl_->problems.push_back(dir.string() + ": cannot list plugin directory: " + ec.message());
+      continue;
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& file : files) {
+      Status status = load_library(file);
+      if (!status) impl_->problems.push_back(status.message());
+    }
+  }
+}
+
+Status PluginRegistry::load_library(const fs::path& file) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(file, ec);
+  if (ec) return Status::error(file.string() + ": cannot load plugin: " + ec.message());
+  if (impl_->loaded_files.count(canonical.string())) return Status::ok();
+
+  boost::dll::shared_library library;
+  boost::system::error_code load_error;
+  // rtld_now: a library with an unresolved symbol is refused here, not when a stage first runs.
+  library.load(boost::dll::fs::path(canonical.string()), load_error, boost::dll::load_mode::rtld_now);
+  if (load_error || !library.is_loaded()) {
+    // Boost reports a generic error code; dlerror() has the real reason (missing symbol, not ELF).
+    const char* reason = ::dlerror();
+    return Status::error(file.string() + ": cannot load plugin library: " +
+                         (reason ? std::string(reason) : load_error.message()));
+  }
+  if (!library.has(LRPFLOW_PLUGIN_ENTRY_NAME)) {
+    return Status::error(file.string() + " is not an lrpflow plugin (no " LRPFLOW_PLUGIN_ENTRY_NAME " entry)");
+  }
+  using EntryFn = const LrpflowPluginInfo*();
+  const LrpflowPluginInfo* info = nullptr;
+  try {
+    info = library.get_alias<EntryFn>(LRPFLOW_PLUGIN_ENTRY_NAME)();
+  } catch (const std::exception& e) {
+    return Status::error(file.string() + ": cannot read the plugin entry: " + e.what());
+  }
+  if (!info) return Status::error(file.string() + ": the plugin entry returned nothing");
+  // The version comes first: nothing else in the struct can be trusted if it differs.
+  if (info->api_version != LRPFLOW_PLUGIN_API_VERSION) {
+    return Status::error(file.string() + ": plugin built for lrpflow plugin API version " +
+                         std::to_string(info->api_version) + ", this lrpflow has version " +
+                         std::to_string(LRPFLOW_PLUGIN_API_VERSION) + "; rebuild the plugin");
+  }
+  if (!info->describe) return Status::error(file.string() + ": the plugin entry has no describe function");
+  const std::string name = info->name ? info->name : "";
+  for (const LoadedPlugin& plugin : impl_->plugins) {
+    if (plugin.name == name) {
+      // The same plugin found again later on the search path (build and install trees): the first wins.
+      log_debug("plugin '" + name + "' from " + file.string() + " skipped: already loaded from " +
+                plugin.file.string());
+      return Status::ok();
+    }
+  }
+  const PluginDescriptor* descriptor = nullptr;
+  try {
+    descriptor = &info->describe();
+  } catch (const std::exception& e) {
+    return Status::error(file.string() + ": describe() failed: " + e.what());
+  } catch (...) {
+    return Status::error(file.string() + ": describe() failed with an unknown exception");
+  }
+  impl_->loaded_files.insert(canonical.string());
+  impl_->libraries.push_back(std::move(library));
+  // add_descriptor copies; the plugin's own static descriptor would do as well, but copying keeps
+  // in-process and loaded descriptors on one code path.
+  add_descriptor(*descriptor, file);
+  return Status::ok();
+}
+
+void PluginRegistry::add_descriptor(const PluginDescriptor& descriptor, const fs::path& origin) {
+  impl_->owned_descriptors.push_back(std::make_unique<PluginDescriptor>(descriptor));
+  const PluginDescriptor& d = *impl_->owned_descriptors.back();
+  const std::size_t plugin_index = impl_->plugins.size();
+  impl_->plugins.push_back({d.name, d.version, origin});
+  const std::string where = origin.empty() ? "plugin '" + d.name + "'" : origin.string();
+  auto conflict = [&](const char* kind, const std::string& type, const std::string& first) {
+    impl_->problems.push_back(where + ": " + kind + " '" + type + "' is already provided by " + first +
+                              "; this one is ignored");
+  };
+  auto origin_of = [&](std::size_t index) {
+    const LoadedPlugin& p = impl_->plugins[index];
+    return p.file.empty() ? "plugin '" + p.name + "'" : p.file.string();
+  };
+  for (const StageTypeInfo& stage : d.stages) {
+    auto it = impl_->stages.find(stage.type);
+    if (it != impl_->stages.end()) {
+      conflict("stage type", stage.type, origin_of(it->second.second));
+      continue;
+    }
+    impl_->stages.emplace(stage.type, std::make_pair(&stage, plugin_index));
+  }
+  for (const ResourceTypeInfo& resource : d.resources) {
+    if (impl_->resources.count(resource.type)) {
+      conflict("resource type", resource.type, "an earlier plugin");
+      continue;
+    }
+    impl_->resources.emplace(resource.type, &resource);
+  }
+  for (const auto& rule : d.rules) {
+    if (!rule) continue;
+    if (impl_->rules.count(rule->name)) {
+      conflict("rule type", rule->name, "an earlier plugin");
+      continue;
+    }
+    impl_->rules.emplace(rule->name, rule.get());
+  }
+}
+
+const StageTypeInfo* PluginRegistry::find_stage(const std::string& type) const {
+  auto it = impl_->stages.find(type);
+  return it == impl_->stages.end() ? nullptr : it->second.first;
+}
+
+const ResourceTypeInfo* PluginRegistry::find_resource(const std::string& type) const {
+  auto it = impl_->resources.find(type);
+  return it == impl_->resources.end() ? nullptr : it->second;
+}
+
+const lrp::RuleTypeInfo* PluginRegistry::find_rule(const std::string& name) const {
+  auto it = impl_->rules.find(name);
+  return it == impl_->rules.end() ? nullptr : it->second;
+}
+
+std::vector<const StageTypeInfo*> PluginRegistry::stages() const {
+  std::vector<const StageTypeInfo*> out;
+  for (const auto& [type, entry] : impl_->stages) out.push_back(entry.first);
+  return out;
+}
+
+std::vector<const ResourceTypeInfo*> PluginRegistry::resources() const {
+  std::vector<const ResourceTypeInfo*> out;
+  for (const auto& [type, info] : impl_->resources) out.push_back(info);
+  return out;
+}
+
+std::vector<const lrp::RuleTypeInfo*> PluginRegistry::rules() const {
+  std::vector<const lrp::RuleTypeInfo*> out;
+  for (const auto& [name, info] : impl_->rules) out.push_back(info);
+  return out;
+}
+
+std::vector<std::string> PluginRegistry::stage_type_names() const {
+  std::vector<std::string> out;
+  for (const auto& [type, entry] : impl_->stages) out.push_back(type);
+  return out;
+}
+
+std::vector<std::string> PluginRegistry::rule_names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, info] : impl_->rules) out.push_back(name);
+  return out;
+}
+
+const std::vector<LoadedPlugin>& PluginRegistry::plugins() const { return impl_->plugins; }
+
+const LoadedPlugin* PluginRegistry::provider_of_stage(const std::string& type) const {
+  auto it = impl_->stages.find(type);
+  return it == impl_->stages.end() ? nullptr : &impl_->plugins[it->second.second];
+}
+
+const std::vector<std::string>& PluginRegistry::problems() const { return impl_->problems; }
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const std::string w = lower(word);
+  // Allow about one typo per three letters, at least one, at most three.
+  const std::size_t allowed = std::min<std::size_t>(3, std::max<std::size_t>(1, w.size() / 3));
+  std::string best;
+  std::size_t best_distance = allowed + 1;
+  for (const std::string& candidate : candidates) {
+    const std::string c = lower(candidate);
+    // Levenshtein distance with two rows.
+    std::vector<std::size_t> previous(c.size() + 1), current(c.size() + 1);
+    for (std::size_t j = 0; j <= c.size(); ++j) previous[j] = j;
+    for (std::size_t i = 1; i <= w.size(); ++i) {
+      current[0] = i;
+      for (std::size_t j = 1; j <= c.size(); ++j) {
+        const std::size_t substitution = previous[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1);
+        current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+      }
+      std::swap(previous, current);
+    }
+    const std::size_t distance = previous[c.size()];
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+}  // namespace lrpflow

@@ -1,0 +1,383 @@
+#include "lrpflow/runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include <ATen/Parallel.h>
+#include <tbb/flow_graph.h>
+#include <tbb/task_arena.h>
+
+#include "lrpflow/log.h"
+#include "lrpflow/registry.h"
+
+namespace lrpflow {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+int RunReport::exit_code() const {
+  if (interrupted) return 130;
+  if (items_failed > 0 || stopped_on_error || !problems.empty()) return 1;
+  return 0;
+}
+
+namespace {
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// One item travelling through the graph, with its position in the emitted sequence (what the
+// sequencers order by: item indices have gaps when --resume skips items).
+struct Token {
+  Item item;
+  std::size_t sequence = 0;
+  std::vector<double> stage_ms;  // -1: the stage did not process the item
+};
+using TokenPtr = std::shared_ptr<Token>;
+
+// Durations of one stage's process() calls, for mean and p95.
+struct StageTimes {
+  std::mutex mutex;
+  std::vector<double> ms;
+};
+
+StageStats summarise(const StageConfig& stage, StageTimes& times) {
+  StageStats stats;
+  stats.id = stage.id;
+  stats.type = stage.type;
+  std::vector<double> ms;
+  {
+    std::lock_guard<std::mutex> lock(times.mutex);
+    ms = times.ms;
+  }
+  stats.count = static_cast<std::int64_t>(ms.size());
+  if (ms.empty()) return stats;
+  double sum = 0;
+  for (double v : ms) sum += v;
+  stats.mean_ms = sum / static_cast<double>(ms.size());
+  // Nearest-rank p95.
+  const std::size_t rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(ms.size())));
+  std::nth_element(ms.begin(), ms.begin() + (rank - 1), ms.end());
+  stats.p95_ms = ms[rank - 1];
+  return stats;
+}
+
+ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages) {
+  ManifestItem record;
+  record.id = token.item.id();
+  record.source = token.item.source();
+  record.index = token.item.index();
+  record.ok = !token.item.failed();
+  record.error = token.item.error();
+  record.outputs = token.item.outputs();
+  record.metrics = token.item.metrics();
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    if (token.stage_ms[k] >= 0) record.timings_ms[stages[k].id] = token.stage_ms[k];
+  }
+  return record;
+}
+
+// The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
+struct OpenStages {
+  std::vector<std::unique_ptr<StageInstance>> instances;
+};
+
+}  // namespace
+
+Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& registry, const RunOptions& options) {
+  const auto run_start = Clock::now();
+  RunReport report;
+  report.output_dir = pipeline.output_dir;
+  report.manifest_path = pipeline.output_dir / "manifest.json";
+  if (pipeline.stages.empty()) return Status::error("the pipeline has no stages");
+
+  std::error_code ec;
+  fs::create_directories(pipeline.output_dir, ec);
+  if (ec || !fs::is_directory(pipeline.output_dir)) {
+    return Status::error("cannot create output directory " + pipeline.output_dir.string() +
+                         (ec ? ": " + ec.message() : ""));
+  }
+
+  // 1. The old manifest, for --resume.
+  std::map<std::string, ManifestItem> previous;
+  if (options.resume) {
+    if (fs::exists(report.manifest_path, ec)) {
+      auto old = read_manifest(report.manifest_path);
+      if (!old) return Status::error("cannot resume: " + old.status().message());
+      for (ManifestItem& item : old.value().items) previous[item.id] = std::move(item);
+    } else {
+      log_info("--resume: no " + report.manifest_path.string() + " yet; running every item");
+    }
+  }
+
+  // 2. Resources, then stages.
+  ResourceSet resources;
+  for (const ResourceConfig& config : pipeline.resources) {
+    ResourceContext ctx{config.name, config.options, pipeline.base_dir, &resources, &registry};
+    Result<std::shared_ptr<const Resource>> created = Status::error("resource type has no factory");
+    try {
+      if (config.info && config.info->create) created = config.info->create(ctx);
+    } catch (const std::exception& e) {
+      created = Status::error(e.what());
+    }
+    if (!created) {
+      return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message());
+    }
+    resources.add(config.name, created.value());
+  }
+
+  const std::vector<StageConfig>& stages = pipeline.stages;
+  const std::size_t stage_count = stages.size();
+  OpenStages open;
+  for (const StageConfig& config : stages) {
+    std::unique_ptr<StageInstance> instance;
+    try {
+      if (config.info && config.info->create) instance = config.info->create();
+    } catch (const std::exception& e) {
+      return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create: " + e.what());
+    }
+    if (!instance) return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create an instance");
+    StageContext ctx;
+    ctx.stage_id = config.id;
+    ctx.stage_type = config.type;
+    ctx.options = config.options;
+    ctx.resources = &resources;
+    ctx.registry = &registry;
+    ctx.output_dir = pipeline.output_dir;
+    ctx.base_dir = pipeline.base_dir;
+    ctx.threads = pipeline.runtime.threads;
+    Status opened = instance->open(ctx);
+    if (!opened) return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message());
+    open.instances.push_back(std::move(instance));
+  }
+  StageInstance& source = *open.instances.front();
+  if (!source.is_source()) return Status::error("stage '" + stages.front().id + "' is not a source stage");
+
+  // 3. The inputs.
+  auto listed = source.enumerate();
+  if (!listed) {
+    return Status::error("stage '" + stages.front().id + "' (" + stages.front().type +
+                         "): cannot list inputs: " + listed.status().message());
+  }
+  const std::vector<ItemRef>& refs = listed.value();
+  {
+    std::map<std::string, const ItemRef*> seen;
+    for (const ItemRef& ref : refs) {
+      auto [it, inserted] = seen.emplace(ref.id, &ref);
+      if (!inserted) {
+        return Status::error("stage '" + stages.front().id + "': two inputs have the id '" + ref.id + "' (" +
+                             it->second->source + " and " + ref.source + "); item ids name output files and must be unique");
+      }
+    }
+  }
+  std::string input_list;
+  for (const ItemRef& ref : refs) input_list += ref.id + "\t" + ref.source + "\n";
+
+  Manifest manifest;
+  manifest.run.pipeline_file = pipeline.file.string();
+  std::string pipeline_identity = pipeline.text;
+  for (const std::string& o : pipeline.overrides) pipeline_identity += "\n" + o;
+  manifest.run.pipeline_hash = fingerprint(pipeline_identity);
+  manifest.run.inputs_hash = fingerprint(input_list);
+  manifest.run.lrpflow_version = lrpflow_version();
+  manifest.run.started_at = utc_timestamp();
+  manifest.run.state = "running";
+  manifest.run.threads = pipeline.runtime.threads;
+  manifest.run.max_in_flight = pipeline.runtime.max_in_flight;
+  manifest.run.items_total = static_cast<std::int64_t>(refs.size());
+  report.items_total = manifest.run.items_total;
+
+  struct Pending {
+    std::int64_t index;
+    const ItemRef* ref;
+  };
+  std::vector<Pending> to_run;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    auto it = previous.find(refs[i].id);
+    if (it != previous.end() && it->second.ok && it->second.source == refs[i].source &&
+        outputs_exist(it->second, pipeline.output_dir)) {
+      ManifestItem carried = it->second;
+      carried.index = static_cast<std::int64_t>(i);
+      manifest.items.push_back(std::move(carried));
+      ++report.items_skipped;
+      continue;
+    }
+    to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+  }
+  if (options.resume && report.items_skipped > 0) {
+    log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(refs.size()) +
+             " items already done");
+  }
+  if (Status written = write_manifest(report.manifest_path, manifest); !written) {
+    report.problems.push_back(written.message());
+  }
+
+  // 4. The graph.
+  std::vector<std::unique_ptr<StageTimes>> times;
+  for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
+  std::atomic<bool> stop_emitting{false};
+  std::atomic<bool> stopped_on_error{false};
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::int64_t> max_in_flight{0};
+  std::size_t next_to_emit = 0;
+  RunProgress progress;
+  progress.to_run = static_cast<std::int64_t>(to_run.size());
+  progress.skipped = report.items_skipped;
+  auto last_manifest_write = Clock::now();
+  const bool fail_fast = pipeline.runtime.on_error == OnError::Fail;
+  auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
+  auto current_stats = [&] {
+    std::vector<StageStats> stats;
+    for (std::size_t k = 0; k < stage_count; ++k) stats.push_back(summarise(stages[k], *times[k]));
+    return stats;
+  };
+
+  at::set_num_threads(pipeline.runtime.intra_op_threads);
+  tbb::task_arena arena(pipeline.runtime.threads);
+  std::string graph_error;
+  arena.execute([&] {
+    using namespace tbb::flow;
+    graph g;
+    input_node<TokenPtr> emitter(g, [&](tbb::flow_control& control) -> TokenPtr {
+      if (next_to_emit >= to_run.size() || stop_emitting.load() || stop_requested()) {
+        control.stop();
+        return nullptr;
+      }
+      const Pending& pending = to_run[next_to_emit];
+      auto token = std::make_shared<Token>();
+      token->item = Item(pending.index, pending.ref->id, pending.ref->source);
+      token->sequence = next_to_emit++;
+      token->stage_ms.assign(stage_count, -1.0);
+      return token;
+    });
+    limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline.runtime.max_in_flight));
+    function_node<TokenPtr, TokenPtr> admit(g, unlimited, [&](TokenPtr token) {
+      const std::int64_t now = ++in_flight;
+      std::int64_t seen = max_in_flight.load();
+      while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+      }
+      return token;
+    });
+    make_edge(emitter, limiter);
+    make_edge(limiter, admit);
+
+    // One node per stage; sequencers in front of ordered stages.
+    std::vector<std::unique_ptr<function_node<TokenPtr, TokenPtr>>> stage_nodes;
+    std::vector<std::unique_ptr<sequencer_node<TokenPtr>>> sequencers;
+    sender<TokenPtr>* previous_node = &admit;
+    for (std::size_t k = 0; k < stage_count; ++k) {
+      const StageConfig& config = stages[k];
+      StageInstance* instance = open.instances[k].get();
+      StageTimes* stage_times = times[k].get();
+      if (config.info->ordered) {
+        sequencers.push_back(std::make_unique<sequencer_node<TokenPtr>>(
+            g, [](const TokenPtr& token) { return token->sequence; }));
+        make_edge(*previous_node, *sequencers.back());
+        previous_node = sequencers.back().get();
+      }
+      const std::size_t concurrency = config.info->reentrant ? unlimited : serial;
+      stage_nodes.push_back(std::make_unique<function_node<TokenPtr, TokenPtr>>(
+          g, concurrency, [k, &config, instance, stage_times](TokenPtr token) {
+            if (token->item.failed()) return token;  // passes through to the sink untouched
+            const auto start = Clock::now();
+            const Status status = instance->process(token->item);
+            const double ms = ms_since(start);
+            token->stage_ms[k] = ms;
+            {
+              std::lock_guard<std::mutex> lock(stage_times->mutex);
+              stage_times->ms.push_back(ms);
+            }
+            if (!status) token->item.fail(config.id, status.message());
+            return token;
+          }));
+      make_edge(*previous_node, *stage_nodes.back());
+      previous_node = stage_nodes.back().get();
+    }
+
+    function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
+      --in_flight;
+      ManifestItem record = record_of(*token, stages);
+      token->item.release_slots();
+      if (record.ok) {
+        ++report.items_ok;
+      } else {
+        ++report.items_failed;
+        ++progress.failed;
+        report.errors.push_back({record.id, record.source, record.error->stage, record.error->message});
+        log_debug("item '" + record.id + "' failed in stage '" + record.error->stage + "': " + record.error->message);
+        if (fail_fast && !stopped_on_error.exchange(true)) {
+          stop_emitting = true;
+          log_error("item '" + record.id + "' failed in stage '" + record.error->stage +
+                    "' and on_error is 'fail': stopping after the items in flight");
+        }
+      }
+      manifest.items.push_back(std::move(record));
+      ++progress.done;
+      progress.elapsed_s = ms_since(run_start) / 1000.0;
+      if (options.on_progress) options.on_progress(progress);
+      if (ms_since(last_manifest_write) >= options.manifest_interval_s * 1000.0) {
+        manifest.stages = current_stats();
+        if (Status written = write_manifest(report.manifest_path, manifest); !written) {
+          log_warn("cannot update the manifest: " + written.message());
+        }
+        last_manifest_write = Clock::now();
+      }
+      return continue_msg();
+    });
+    make_edge(*previous_node, sink);
+    make_edge(sink, limiter.decrementer());
+
+    try {
+      emitter.activate();
+      g.wait_for_all();
+    } catch (const std::exception& e) {
+      graph_error = e.what();
+    }
+  });
+  if (!graph_error.empty()) report.problems.push_back("the run was aborted by an internal error: " + graph_error);
+
+  report.stopped_on_error = stopped_on_error.load();
+  report.items_not_run = static_cast<std::int64_t>(to_run.size()) - progress.done;
+  // A stop requested after the last item was emitted lost nothing: the run is complete.
+  report.interrupted = stop_requested() && report.items_not_run > 0;
+  report.max_in_flight_observed = max_in_flight.load();
+
+  // 6. close() every stage, in execution order.
+  CloseContext close_ctx;
+  close_ctx.output_dir = pipeline.output_dir;
+  close_ctx.items_total = report.items_total;
+  close_ctx.items_ok = report.items_ok + report.items_skipped;
+  close_ctx.items_failed = report.items_failed;
+  close_ctx.interrupted = report.interrupted || report.stopped_on_error;
+  close_ctx.run_outputs = &report.run_outputs;
+  for (std::size_t k = 0; k < stage_count; ++k) {
+    Status closed = open.instances[k]->close(close_ctx);
+    if (!closed) report.problems.push_back("stage '" + stages[k].id + "' (" + stages[k].type + "): close: " + closed.message());
+  }
+
+  {
+    // Errors in input order: the sink saw them in completion order.
+    std::map<std::string, std::int64_t> index_of;
+    for (const ManifestItem& item : manifest.items) index_of[item.id] = item.index;
+    std::stable_sort(report.errors.begin(), report.errors.end(), [&](const ItemFailure& a, const ItemFailure& b) {
+      return index_of[a.item_id] < index_of[b.item_id];
+    });
+  }
+  report.stages = current_stats();
+  report.elapsed_s = ms_since(run_start) / 1000.0;
+  manifest.stages = report.stages;
+  manifest.run_outputs = report.run_outputs;
+  manifest.run.finished_at = utc_timestamp();
+  manifest.run.state = report.interrupted ? "interrupted" : report.stopped_on_error ? "stopped" : "complete";
+  if (Status written = write_manifest(report.manifest_path, manifest); !written) {
+    report.problems.push_back(written.message());
+  }
+  return report;
+}
+
+}  // namespace lrpflow
