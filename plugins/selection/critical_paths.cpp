@@ -1,0 +1,125 @@
+// `critical_paths`: the selected neurons of consecutive chosen layers linked by conditional relevance.
+#include "selection_stages.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "lrpflow/files.h"
+#include "lrpflow/labels.h"
+#include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/critical_path.h"
+#include "lrpflow/selection/neurons.h"
+
+namespace lrpflow::stages {
+
+Status CriticalPathsStage::open(const StageContext& ctx) {
+  auto rules = ctx.resources->get<lrp::RuleSet>(ctx.options.get_string("rules"));
+  if (!rules) return rules.status();
+  engine_ = std::make_shared<const lrp::Engine>(rules.value());
+  output_dir_ = ctx.output_dir;
+  paths_ = static_cast<int>(ctx.options.get_int("paths"));
+  if (paths_ < 1) return Status::error("option paths: must be at least 1");
+  auto combine = selection::parse_path_combine(ctx.options.get_string("strength"));
+  if (!combine) return combine.status().with_context("option strength");
+  combine_ = combine.value();
+  write_svg_ = ctx.options.get_bool("svg");
+  input_edges_ = ctx.options.get_bool("input_edges");
+  sample_ = ctx.options.get_int("sample");
+  const std::string labels_file = ctx.options.get_string("labels_file");
+  if (!labels_file.empty()) {
+    auto labels = load_labels(ctx.base_dir / labels_file);
+    if (!labels) return labels.status();
+    labels_ = labels.value();
+  }
+  return Status::ok();
+}
+
+Status CriticalPathsStage::process(Item& item) {
+  auto acts = lrp::get_activations(item);
+  if (!acts) return acts.status();
+  auto explanation = lrp::get_explanation(item);
+  if (!explanation) return explanation.status();
+  auto chosen = item.get<Selection>("selection");
+  if (!chosen) return chosen.status();
+  auto target_tensor = item.tensor("target");
+  if (!target_tensor) return target_tensor.status();
+  const lrp::Model& model = engine_->model();
+  const lrp::Explanation& full = *explanation.value();
+
+  // Chosen layers, lowest first.
+  std::vector<LayerSelection> layers = chosen.value()->layers;
+  std::stable_sort(layers.begin(), layers.end(),
+                   [&](const LayerSelection& a, const LayerSelection& b) { return model.find(a.layer) < model.find(b.layer); });
+  for (const LayerSelection& layer : layers)
+    if (layer.neurons.empty()) return Status::error("layer '" + layer.layer + "' has an empty selection: no path can pass it");
+  if (layers.empty()) return Status::error("the selection names no layer");
+
+  selection::CriticalPathGraph graph;
+  graph.target = target_tensor.value().reshape({-1})[sample_].item<std::int64_t>();
+  graph.target_label = label_of(labels_, graph.target);
+  graph.target_relevance = full.start_relevance[sample_][graph.target].item<double>();
+  for (const LayerSelection& layer : layers) {
+    auto r = selection::neuron_relevances(full, layer.layer, sample_);
+    if (!r) return r.status();
+    selection::GraphLayer g{layer.layer, layer.neurons, {}};
+    for (std::int64_t n : layer.neurons) g.relevance.push_back(r.value()[static_cast<size_t>(n)]);
+    graph.layers.push_back(std::move(g));
+  }
+
+  // Relevance each lower neuron receives from one upper neuron alone: propagate with only that
+  // upper neuron's relevance kept, and read the lower layer's output relevance.
+  at::NoGradGuard no_grad;
+  auto conditional = [&](const std::string& at_layer, std::int64_t neuron, const std::string& read_layer) -> Result<lrp::Explanation> {
+    lrp::ExplainOptions options;
+    options.masks = {{at_layer, {neuron}}};
+    if (!read_layer.empty()) options.keep_output_relevance = {read_layer};
+    options.diagnostics = false;
+    return engine_->propagate(*acts.value(), full.start_relevance, options);
+  };
+  for (int l = 0; l + 1 < static_cast<int>(graph.layers.size()); ++l) {
+    const selection::GraphLayer& lower = graph.layers[l];
+    const selection::GraphLayer& upper = graph.layers[l + 1];
+    for (size_t j = 0; j < upper.neurons.size(); ++j) {
+      auto e = conditional(upper.name, upper.neurons[j], lower.name);
+      if (!e) return e.status();
+      const std::vector<double> received =
+          selection::sum_per_neuron(e.value().layer_output_relevance.at(lower.name), sample_);
+      for (size_t i = 0; i < lower.neurons.size(); ++i) {
+        const double r = received[static_cast<size_t>(lower.neurons[i])];
+        graph.edges.push_back({l, static_cast<int>(i), static_cast<int>(j), r, upper.relevance[j] != 0 ? r / upper.relevance[j] : 0.0});
+      }
+    }
+  }
+  const int top = static_cast<int>(graph.layers.size()) - 1;
+  for (size_t j = 0; j < graph.layers[top].neurons.size(); ++j) {
+    const double r = graph.layers[top].relevance[j];
+    graph.edges.push_back({top, static_cast<int>(j), 0, r, graph.target_relevance != 0 ? r / graph.target_relevance : 0.0});
+  }
+  if (input_edges_) {
+    for (std::int64_t neuron : graph.layers[0].neurons) {
+      auto e = conditional(graph.layers[0].name, neuron, "");
+      if (!e) return e.status();
+      graph.input_relevance.push_back(e.value().input_relevance[sample_].sum().item<double>());
+    }
+  }
+  LRPFLOW_RETURN_IF_ERROR(selection::find_critical_paths(graph, paths_, combine_));
+
+  const std::string stem = safe_file_stem(item.id());
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.json"), selection::to_json(graph)));
+  item.add_output("graph_json", stem + ".graph.json");
+  const std::string dot = selection::to_dot(graph);
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.dot"), dot));
+  item.add_output("graph_dot", stem + ".graph.dot");
+  if (write_svg_) {
+    auto svg = selection::render_svg(dot);
+    if (!svg) return svg.status();
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.svg"), svg.value()));
+    item.add_output("graph_svg", stem + ".graph.svg");
+  }
+  item.set_metric("graph/paths", static_cast<double>(graph.paths.size()));
+  if (!graph.paths.empty()) item.set_metric("graph/strongest_path", graph.paths[0].strength);
+  return Status::ok();
+}
+
+}  // namespace lrpflow::stages

@@ -1,0 +1,210 @@
+// `fidelity`: how well the selected neurons alone reproduce the model's output (MSE, SMAPE, whether
+// the predicted class survives), per chosen layer and for all chosen layers together; optionally a
+// sweep over k and the threshold factor n.
+#include "selection_stages.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/fidelity.h"
+#include "lrpflow/selection/neurons.h"
+#include "lrpflow/visual/png.h"
+#include "sweep_plot.h"
+
+namespace lrpflow::stages {
+namespace {
+
+std::int64_t argmax(const std::vector<double>& v) {
+  return static_cast<std::int64_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+std::string csv_of(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream out;
+  for (size_t i = 0; i < header.size(); ++i) out << (i ? "," : "") << header[i];
+  out << "\n";
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << row[i];
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+Status FidelityStage::open(const StageContext& ctx) {
+  auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
+  if (!model) return model.status();
+  model_ = model.value();
+  output_dir_ = ctx.output_dir;
+  const std::string on = ctx.options.get_string("on");
+  if (on != "probabilities" && on != "logits") return Status::error("option on: '" + on + "' is not probabilities or logits");
+  on_probabilities_ = on == "probabilities";
+  sweep_ = ctx.options.get_bool("sweep");
+  ns_ = ctx.options.get_float_list("ns");
+  if (ns_.empty()) return Status::error("option ns: give at least one threshold factor");
+  auto contribution = selection::parse_contribution(ctx.options.get_string("contribution"));
+  if (!contribution) return contribution.status().with_context("option contribution");
+  contribution_ = contribution.value();
+  smape_target_ = ctx.options.get_float("smape_target");
+  sample_ = ctx.options.get_int("sample");
+  return Status::ok();
+}
+
+Result<std::vector<double>> FidelityStage::output_of(const at::Tensor& logits) const {
+  if (sample_ >= logits.size(0)) return Status::error("sample " + std::to_string(sample_) + " is not in the batch");
+  at::Tensor row = logits[sample_];
+  if (on_probabilities_) row = at::softmax(row, 0);
+  row = row.to(at::kDouble).contiguous();
+  return std::vector<double>(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
+}
+
+Status FidelityStage::process(Item& item) {
+  auto acts = lrp::get_activations(item);
+  if (!acts) return acts.status();
+  auto chosen = item.get<Selection>("selection");
+  if (!chosen) return chosen.status();
+  auto full = output_of(acts.value()->logits);
+  if (!full) return full.status();
+  const std::int64_t predicted = argmax(full.value());
+
+  auto measure = [&](const std::map<std::string, std::vector<std::int64_t>>& kept, const std::string& name) -> Status {
+    auto logits = selection::forward_keeping(*model_, *acts.value(), kept);
+    if (!logits) return logits.status();
+    auto restricted = output_of(logits.value());
+    if (!restricted) return restricted.status();
+    item.set_metric("fidelity/" + name + "/mse", selection::mean_squared_error(full.value(), restricted.value()));
+    item.set_metric("fidelity/" + name + "/smape", selection::smape(full.value(), restricted.value()));
+    item.set_metric("fidelity/" + name + "/kept_class", argmax(restricted.value()) == predicted ? 1.0 : 0.0);
+    return Status::ok();
+  };
+  std::map<std::string, std::vector<std::int64_t>> all;
+  std::vector<std::string> layers;
+  for (const LayerSelection& layer : chosen.value()->layers) {
+    LRPFLOW_RETURN_IF_ERROR(measure({{layer.layer, layer.neurons}}, layer.layer));
+    all[layer.layer] = layer.neurons;
+    layers.push_back(layer.layer);
+  }
+  if (!all.empty()) LRPFLOW_RETURN_IF_ERROR(measure(all, "all"));
+
+  if (!sweep_) return Status::ok();
+  auto explanation = lrp::get_explanation(item);
+  if (!explanation) return explanation.status();
+  auto rows = sweep(item, *acts.value(), *explanation.value(), layers);
+  if (!rows) return rows.status();
+
+  std::vector<std::vector<std::string>> table;
+  std::map<std::string, std::int64_t> optimal_k;
+  for (const SweepRow& r : rows.value()) {
+    table.push_back({r.layer, "getoptimizer", std::to_string(r.k), fmt::format("{:g}", r.n), fmt::format("{:.9g}", r.mse),
+                     fmt::format("{:.9g}", r.smape), r.kept_class ? "1" : "0"});
+    if (r.smape < smape_target_ && (optimal_k.count(r.layer) == 0 || r.k < optimal_k[r.layer])) optimal_k[r.layer] = r.k;
+  }
+  for (const auto& [layer, k] : optimal_k) item.set_metric("fidelity/" + layer + "/optimal_k", static_cast<double>(k));
+  const std::string stem = safe_file_stem(item.id());
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
+      output_dir_ / (stem + ".fidelity.csv"), csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class"}, table)));
+  item.add_output("fidelity_csv", stem + ".fidelity.csv");
+
+  std::map<std::string, Series> mse, smape;
+  for (const SweepRow& r : rows.value()) {
+    if (r.n != ns_.front()) continue;  // one line per layer: the first threshold factor
+    mse[r.layer].name = smape[r.layer].name = r.layer;
+    mse[r.layer].x.push_back(static_cast<double>(r.k));
+    mse[r.layer].y.push_back(r.mse);
+    smape[r.layer].x.push_back(static_cast<double>(r.k));
+    smape[r.layer].y.push_back(r.smape);
+  }
+  std::vector<Series> mse_lines, smape_lines;
+  for (const std::string& layer : layers) {
+    if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
+  }
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".fidelity.png"), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
+  item.add_output("fidelity_plot", stem + ".fidelity.png");
+
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  run_rows_.insert(run_rows_.end(), rows.value().begin(), rows.value().end());
+  return Status::ok();
+}
+
+Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const Item&, const lrp::Activations& acts,
+                                                                  const lrp::Explanation& e,
+                                                                  const std::vector<std::string>& layers) const {
+  auto full = output_of(acts.logits);
+  if (!full) return full.status();
+  const std::int64_t predicted = argmax(full.value());
+  std::vector<SweepRow> rows;
+  for (const std::string& layer : layers) {
+    auto a = selection::neuron_activations(*model_, acts, layer, sample_);
+    if (!a) return a.status();
+    auto r = selection::neuron_relevances(e, layer, sample_);
+    if (!r) return r.status();
+    for (double n : ns_) {
+      auto ranked = selection::get_optimizer(a.value(), r.value(), {contribution_, n, 0});
+      if (!ranked) return ranked.status().with_context("layer '" + layer + "'");
+      const auto& kept = ranked.value().neurons;
+      for (std::int64_t k = 1;; k *= 2) {
+        const std::int64_t count = std::min<std::int64_t>(k, static_cast<std::int64_t>(kept.size()));
+        std::vector<std::int64_t> neurons(kept.begin(), kept.begin() + count);
+        auto logits = selection::forward_keeping(*model_, acts, {{layer, neurons}});
+        if (!logits) return logits.status();
+        auto restricted = output_of(logits.value());
+        if (!restricted) return restricted.status();
+        rows.push_back({layer, count, n, selection::mean_squared_error(full.value(), restricted.value()),
+                        selection::smape(full.value(), restricted.value()), argmax(restricted.value()) == predicted});
+        if (count >= static_cast<std::int64_t>(kept.size())) break;
+      }
+    }
+  }
+  return rows;
+}
+
+Status FidelityStage::close(const CloseContext& ctx) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  if (!sweep_ || run_rows_.empty()) return Status::ok();
+  // Mean over items per (layer, n, k): the run-level sweep.
+  struct Sum {
+    double mse = 0, smape = 0, kept = 0;
+    int count = 0;
+  };
+  std::map<std::tuple<std::string, double, std::int64_t>, Sum> sums;
+  std::vector<std::string> order;
+  for (const SweepRow& r : run_rows_) {
+    if (std::find(order.begin(), order.end(), r.layer) == order.end()) order.push_back(r.layer);
+    Sum& s = sums[{r.layer, r.n, r.k}];
+    s.mse += r.mse, s.smape += r.smape, s.kept += r.kept_class ? 1 : 0, ++s.count;
+  }
+  std::vector<std::vector<std::string>> table;
+  std::map<std::string, Series> mse, smape;
+  for (const auto& [key, s] : sums) {
+    const auto& [layer, n, k] = key;
+    table.push_back({layer, "getoptimizer", std::to_string(k), fmt::format("{:g}", n), fmt::format("{:.9g}", s.mse / s.count),
+                     fmt::format("{:.9g}", s.smape / s.count), fmt::format("{:.6g}", s.kept / s.count), std::to_string(s.count)});
+    if (n != ns_.front()) continue;
+    mse[layer].name = smape[layer].name = layer;
+    mse[layer].x.push_back(static_cast<double>(k)), mse[layer].y.push_back(s.mse / s.count);
+    smape[layer].x.push_back(static_cast<double>(k)), smape[layer].y.push_back(s.smape / s.count);
+  }
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
+      ctx.output_dir / "fidelity_sweep.csv",
+      csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class", "items"}, table)));
+  std::vector<Series> mse_lines, smape_lines;
+  for (const std::string& layer : order)
+    if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(ctx.output_dir / "fidelity_sweep.png",
+                                    plot_two_panels("mean MSE", mse_lines, "mean SMAPE (%)", smape_lines)));
+  if (ctx.run_outputs) {
+    ctx.run_outputs->push_back({"fidelity_csv", "fidelity_sweep.csv"});
+    ctx.run_outputs->push_back({"fidelity_plot", "fidelity_sweep.png"});
+  }
+  return Status::ok();
+}
+
+}  // namespace lrpflow::stages

@@ -1,0 +1,63 @@
+// `deconv`: Zeiler-Fergus reconstructions (or guided backprop) of the top selected neurons.
+#include "visual_stages.h"
+
+#include <ATen/ATen.h>
+
+#include <fmt/format.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/lrp/slots.h"
+
+namespace lrpflow::stages {
+
+Status DeconvStage::open(const StageContext& ctx) {
+  output_dir_ = ctx.output_dir;
+  auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
+  if (!model) return model.status();
+  model_ = model.value();
+  const std::string method = ctx.options.get_string("method");
+  if (method != "deconvnet" && method != "guided") return Status::error("option method: '" + method + "' is not deconvnet or guided");
+  options_.guided = method == "guided";
+  const std::string keep = ctx.options.get_string("keep");
+  if (keep != "channel" && keep != "strongest") return Status::error("option keep: '" + keep + "' is not channel or strongest");
+  options_.strongest_position_only = keep == "strongest";
+  top_k_ = ctx.options.get_int("top_k");
+  if (top_k_ < 1) return Status::error("option top_k: must be at least 1");
+  sample_ = ctx.options.get_int("sample");
+  scale_to_ = static_cast<int>(ctx.options.get_int("min_size"));
+  return Status::ok();
+}
+
+Status DeconvStage::process(Item& item) {
+  auto acts = lrp::get_activations(item);
+  if (!acts) return acts.status();
+  auto chosen = item.get<Selection>("selection");
+  if (!chosen) return chosen.status();
+  const std::string stem = safe_file_stem(item.id());
+  std::vector<cv::Mat> tiles;
+  at::NoGradGuard no_grad;
+  for (const LayerSelection& layer : chosen.value()->layers) {
+    const std::int64_t count = std::min<std::int64_t>(top_k_, static_cast<std::int64_t>(layer.neurons.size()));
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
+      auto reconstruction = visual::deconvolve(*model_, *acts.value(), sample_, layer.layer, neuron, options_);
+      if (!reconstruction) return reconstruction.status();
+      auto image = visual::reconstruction_to_image(reconstruction.value());
+      if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", layer.layer, neuron));
+      const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
+      const std::string file = fmt::format("{}.deconv.{}.{}.png", stem, layer.layer, neuron);
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / file, shown));
+      item.add_output("deconv", file);
+      tiles.push_back(shown);
+    }
+  }
+  if (!tiles.empty()) {
+    auto grid = visual::make_grid(tiles, static_cast<int>(top_k_), 2);
+    if (!grid) return grid.status();
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".deconv.grid.png"), grid.value()));
+    item.add_output("deconv_grid", stem + ".deconv.grid.png");
+  }
+  return Status::ok();
+}
+
+}  // namespace lrpflow::stages

@@ -1,0 +1,149 @@
+// `heatmap`: relevance heatmaps, activation heatmaps and conditional relevance heatmaps per selected neuron.
+#include "visual_stages.h"
+
+#include <ATen/ATen.h>
+
+#include <fmt/format.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/lrp/slots.h"
+#include "lrpflow/npy.h"
+#include "lrpflow/selection/neurons.h"
+
+namespace lrpflow::stages {
+
+Status HeatmapStage::open(const StageContext& ctx) {
+  output_dir_ = ctx.output_dir;
+  slot_ = ctx.options.get_string("slot");
+  auto reduction = visual::parse_channel_reduction(ctx.options.get_string("reduction"));
+  if (!reduction) return reduction.status().with_context("option reduction");
+  reduction_ = reduction.value();
+  normalise_.symmetric = ctx.options.get_bool("symmetric");
+  normalise_.clip_percentile = ctx.options.get_float("clip_percentile");
+  if (!(normalise_.clip_percentile > 0 && normalise_.clip_percentile <= 100))
+    return Status::error("option clip_percentile: must be in (0, 100]");
+  auto lut = visual::colormap(ctx.options.get_string("cmap"));
+  if (!lut) return lut.status().with_context("option cmap");
+  lut_ = lut.value();
+  auto activation_lut = visual::colormap(ctx.options.get_string("activation_cmap"));
+  if (!activation_lut) return activation_lut.status().with_context("option activation_cmap");
+  activation_lut_ = activation_lut.value();
+  overlay_alpha_ = ctx.options.get_float("overlay_alpha");
+  if (!(overlay_alpha_ >= 0 && overlay_alpha_ <= 1)) return Status::error("option overlay_alpha: must be in [0, 1]");
+  write_npy_ = ctx.options.get_bool("write_npy");
+  activations_ = ctx.options.get_bool("activations");
+  neurons_ = ctx.options.get_bool("neurons");
+  max_neurons_ = ctx.options.get_int("max_neurons");
+  if (max_neurons_ < 1) return Status::error("option max_neurons: must be at least 1");
+  if (activations_ || neurons_) {
+    auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
+    if (!model) return model.status();
+    model_ = model.value();
+  }
+  if (neurons_) {
+    auto rules = ctx.resources->get<lrp::RuleSet>(ctx.options.get_string("rules"));
+    if (!rules) return rules.status();
+    engine_ = std::make_shared<const lrp::Engine>(rules.value());
+  }
+  return Status::ok();
+}
+
+Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d, const std::string& name,
+                                       bool activation) const {
+  visual::NormaliseOptions normalise = normalise_;
+  if (activation) normalise.symmetric = false;  // activations after ReLU are non-negative: use the full range
+  auto unit = visual::normalise_map(map2d, normalise);
+  if (!unit) return unit.status().with_context(name);
+  cv::Mat heat = visual::apply_colormap(unit.value(), activation ? activation_lut_ : lut_);
+  const std::string stem = safe_file_stem(item.id());
+  const auto image = item.get<cv::Mat>("image");
+  if (image && !image.value()->empty()) {
+    // At the size of the original image; drawn over it when overlay_alpha > 0.
+    auto sized = visual::overlay(heat, *image.value(), activation && overlay_alpha_ > 0 ? overlay_alpha_ : 1.0);
+    if (!sized) return sized.status();
+    heat = sized.value();
+    if (name == "heatmap" && overlay_alpha_ > 0) {
+      auto blended = visual::overlay(heat, *image.value(), overlay_alpha_);
+      if (!blended) return blended.status();
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + "." + name + ".overlay.png"), blended.value()));
+    }
+  } else {
+    heat = visual::upscale_for_viewing(heat, 128);
+  }
+  const std::string file = stem + "." + name + ".png";
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / file, heat));
+  return file;
+}
+
+Status HeatmapStage::process(Item& item) {
+  auto relevance = item.tensor(slot_);
+  if (!relevance) return relevance.status();
+  at::Tensor r = relevance.value();
+  if (r.dim() == 4 && r.size(0) > 1) r = r[0];  // a batch item: the first sample's map
+  auto map = visual::reduce_channels(r, reduction_);
+  if (!map) return map.status().with_context("slot '" + slot_ + "'");
+  auto file = draw(item, map.value(), "heatmap", false);
+  if (!file) return file.status();
+  item.add_output("heatmap", file.value());
+  const std::string stem = safe_file_stem(item.id());
+  if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", stem + ".heatmap.overlay.png");
+  if (write_npy_) {
+    LRPFLOW_RETURN_IF_ERROR(write_npy(output_dir_ / (stem + ".heatmap.npy"), map.value()));
+    item.add_output("heatmap_npy", stem + ".heatmap.npy");
+  }
+  if (activations_) LRPFLOW_RETURN_IF_ERROR(activation_heatmaps(item));
+  if (neurons_) LRPFLOW_RETURN_IF_ERROR(neuron_heatmaps(item));
+  return Status::ok();
+}
+
+Status HeatmapStage::activation_heatmaps(Item& item) const {
+  auto acts = lrp::get_activations(item);
+  if (!acts) return acts.status();
+  auto chosen = item.get<Selection>("selection");
+  if (!chosen) return chosen.status();
+  for (const LayerSelection& layer : chosen.value()->layers) {
+    const int index = model_->find(layer.layer);
+    if (index < 0) return Status::error("layer '" + layer.layer + "' is not in the model");
+    const at::Tensor& feature = acts.value()->outputs[static_cast<size_t>(selection::feature_map_layer(*model_, index))];
+    if (feature.dim() != 4) continue;  // a Linear layer has no spatial extent: nothing to draw
+    const std::int64_t count = std::min<std::int64_t>(max_neurons_, static_cast<std::int64_t>(layer.neurons.size()));
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
+      // Upsampled bilinearly to the input's size before colouring.
+      const at::Tensor upsampled = visual::upsample_bilinear(feature[0][neuron], acts.value()->input.size(2), acts.value()->input.size(3));
+      auto file = draw(item, upsampled, fmt::format("act.{}.{}", layer.layer, neuron), true);
+      if (!file) return file.status();
+      item.add_output("activation_heatmap", file.value());
+    }
+  }
+  return Status::ok();
+}
+
+Status HeatmapStage::neuron_heatmaps(Item& item) const {
+  auto acts = lrp::get_activations(item);
+  if (!acts) return acts.status();
+  auto explanation = lrp::get_explanation(item);
+  if (!explanation) return explanation.status();
+  auto chosen = item.get<Selection>("selection");
+  if (!chosen) return chosen.status();
+  at::NoGradGuard no_grad;
+  for (const LayerSelection& layer : chosen.value()->layers) {
+    const std::int64_t count = std::min<std::int64_t>(max_neurons_, static_cast<std::int64_t>(layer.neurons.size()));
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
+      lrp::ExplainOptions options;
+      options.masks = {{layer.layer, {neuron}}};
+      options.diagnostics = false;
+      auto conditional = engine_->propagate(*acts.value(), explanation.value()->start_relevance, options);
+      if (!conditional) return conditional.status();
+      auto map = visual::reduce_channels(conditional.value().input_relevance[0], reduction_);
+      if (!map) return map.status();
+      auto file = draw(item, map.value(), fmt::format("neuron.{}.{}", layer.layer, neuron), false);
+      if (!file) return file.status();
+      item.add_output("neuron_heatmap", file.value());
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace lrpflow::stages

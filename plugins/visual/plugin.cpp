@@ -1,0 +1,74 @@
+// The `visual` plugin: heatmaps and deconvolution images.
+#include "visual_stages.h"
+
+#include "lrpflow/lrp/slots.h"
+#include "lrpflow/plugin_api.h"
+
+namespace lrpflow::stages {
+namespace {
+
+StageTypeInfo heatmap_type() {
+  auto info = make_stage_type<HeatmapStage>(
+      "heatmap", "relevance heatmaps (PNG + raw .npy), activation and per-neuron conditional relevance heatmaps",
+      {
+          {"slot", OptionType::String, std::string("relevance"), "slot holding the relevance (C x H x W or N x C x H x W)"},
+          {"cmap", OptionType::String, std::string("bwr"), "colour map", false, {"bwr", "coldnhot", "seismic", "hot", "gray"}},
+          {"activation_cmap", OptionType::String, std::string("hot"), "colour map of activation heatmaps", false,
+           {"bwr", "coldnhot", "seismic", "hot", "gray"}},
+          {"reduction", OptionType::String, std::string("sum"), "how colour channels become one map", false, {"sum", "maxabs"}},
+          {"symmetric", OptionType::Bool, true, "normalise to [-m, m] so that zero relevance is the colour map's centre"},
+          {"clip_percentile", OptionType::Float, 100.0, "m is this percentile of |relevance| (100: the maximum)"},
+          {"overlay_alpha", OptionType::Float, 0.5, "also draw the heatmap over the input image with this alpha (0: no overlay)"},
+          {"write_npy", OptionType::Bool, true, "write the raw float map as <id>.heatmap.npy"},
+          {"activations", OptionType::Bool, false, "activation heatmaps of the selected neurons (needs a selector before)"},
+          {"neurons", OptionType::Bool, false, "conditional relevance heatmaps of the selected neurons (needs a selector)"},
+          {"max_neurons", OptionType::Int, std::int64_t{4}, "per layer, at most this many neurons get heatmaps"},
+          {"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"},
+          {"rules", OptionType::String, std::string("rules"), "ruleset resource (neuron heatmaps)"},
+      },
+      [](const Options& o) {
+        SlotDeclaration slots{{{o.get_string("slot"), SlotType::Tensor, "relevance"},
+                               {"image", SlotType::Image, "the original image, for size and overlay", true}},
+                              {}};
+        if (o.get_bool("activations") || o.get_bool("neurons")) {
+          slots.reads.push_back({lrp::kActivationsSlot, SlotType::Any, "from the forward stage"});
+          slots.reads.push_back({"selection", SlotType::Selection, "from a selector"});
+        }
+        if (o.get_bool("neurons")) slots.reads.push_back({lrp::kExplanationSlot, SlotType::Any, "from the lrp stage"});
+        return slots;
+      });
+  info.reentrant = true;
+  return info;
+}
+
+StageTypeInfo deconv_type() {
+  auto info = make_stage_type<DeconvStage>(
+      "deconv", "Zeiler-Fergus deconvolution (or guided backprop) images of the top selected neurons, and a grid",
+      {
+          {"model", OptionType::String, std::string("model"), "name of the model resource"},
+          {"method", OptionType::String, std::string("deconvnet"), "deconvnet or guided (guided backpropagation)", false,
+           {"deconvnet", "guided"}},
+          {"keep", OptionType::String, std::string("channel"), "keep the neuron's whole feature map, or only its strongest position",
+           false, {"channel", "strongest"}},
+          {"top_k", OptionType::Int, std::int64_t{4}, "images for the first k selected neurons of each layer"},
+          {"min_size", OptionType::Int, std::int64_t{112}, "upscale small images (nearest neighbour) to at least this size"},
+          {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
+      },
+      [](const Options&) {
+        return SlotDeclaration{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
+                                {"selection", SlotType::Selection, "from a selector"}},
+                               {}};
+      });
+  info.reentrant = true;
+  return info;
+}
+
+const PluginDescriptor& describe() {
+  static const PluginDescriptor descriptor{"visual", "0.1.0", {heatmap_type(), deconv_type()}, {}, {}};
+  return descriptor;
+}
+
+}  // namespace
+}  // namespace lrpflow::stages
+
+LRPFLOW_PLUGIN("visual", "0.1.0", lrpflow::stages::describe)
