@@ -1,0 +1,163 @@
+#include "lrpflow/image.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "lrpflow/files.h"
+
+namespace lrpflow {
+namespace {
+
+std::string size_string(int height, int width) { return std::to_string(height) + "x" + std::to_string(width); }
+
+double channel_value(const std::vector<double>& values, int channel, double fallback) {
+  if (values.empty()) return fallback;
+  return values.size() == 1 ? values[0] : values[static_cast<std::size_t>(channel)];
+}
+
+}  // namespace
+
+Result<cv::Mat> decode_image_file(const std::filesystem::path& path) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.status();
+  if (bytes.value().empty()) return Status::error(path.string() + ": empty file, not an image");
+  // imdecode on the bytes (not imread on the path) so that a read error and a decode error are
+  // told apart, and no OpenCV path handling is involved.
+  const cv::Mat buffer(1, static_cast<int>(bytes.value().size()), CV_8UC1,
+                       const_cast<char*>(bytes.value().data()));
+  cv::Mat image;
+  try {
+    image = cv::imdecode(buffer, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return Status::error(path.string() + ": cannot decode image: " + e.what());
+  }
+  if (image.empty())
+    return Status::error(path.string() + ": cannot decode image (corrupt, or not a PNG, JPEG or BMP file)");
+  return image;
+}
+
+Status validate_preprocess(const ImagePreprocess& params) {
+  if (params.resize_shorter < 0) return Status::error("size must be >= 0, got " + std::to_string(params.resize_shorter));
+  if (params.center_crop < 0) return Status::error("crop must be >= 0, got " + std::to_string(params.center_crop));
+  const std::size_t channels = params.gray ? 1 : 3;
+  auto check_length = [&](const std::vector<double>& values, const char* what) -> Status {
+    if (values.empty() || values.size() == 1 || values.size() == channels) return Status::ok();
+    return Status::error(std::string(what) + " has " + std::to_string(values.size()) + " values; need 1 or " +
+                         std::to_string(channels) + " (one per channel)");
+  };
+  LRPFLOW_RETURN_IF_ERROR(check_length(params.mean, "mean"));
+  LRPFLOW_RETURN_IF_ERROR(check_length(params.std, "std"));
+  for (double s : params.std)
+    if (s == 0.0 || !std::isfinite(s)) return Status::error("std values must be finite and non-zero");
+  return Status::ok();
+}
+
+Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& params) {
+  LRPFLOW_RETURN_IF_ERROR(validate_preprocess(params));
+  if (image.empty()) return Status::error("empty image");
+  if (image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3))
+    return Status::error("expected an 8-bit gray or BGR image");
+
+  cv::Mat converted;
+  if (params.gray) {
+    if (image.channels() == 3) cv::cvtColor(image, converted, cv::COLOR_BGR2GRAY);
+    else converted = image;
+  } else {
+    cv::cvtColor(image, converted, image.channels() == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_GRAY2RGB);
+  }
+
+  if (params.resize_shorter > 0) {
+    const int height = converted.rows, width = converted.cols;
+    const int shorter = std::min(height, width);
+    if (shorter != params.resize_shorter) {
+      const double scale = static_cast<double>(params.resize_shorter) / shorter;
+      const int new_height = height <= width ? params.resize_shorter : static_cast<int>(height * scale);
+      const int new_width = height <= width ? static_cast<int>(width * scale) : params.resize_shorter;
+      cv::Mat resized;
+      cv::resize(converted, resized, cv::Size(std::max(new_width, 1), std::max(new_height, 1)), 0, 0,
+                 scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+      converted = resized;
+    }
+  }
+
+  if (params.center_crop > 0) {
+    const int crop = params.center_crop;
+    if (crop > converted.rows || crop > converted.cols)
+      return Status::error("crop " + std::to_string(crop) + " is larger than the image (" +
+                           size_string(converted.rows, converted.cols) + " after resizing)");
+    const int top = static_cast<int>(std::lround((converted.rows - crop) / 2.0));
+    const int left = static_cast<int>(std::lround((converted.cols - crop) / 2.0));
+    converted = converted(cv::Rect(left, top, crop, crop));
+  }
+
+  const int channels = converted.channels();
+  const cv::Mat contiguous = converted.isContinuous() ? converted : converted.clone();
+  // HxWxC uint8 -> 1xCxHxW float: from_blob views the Mat, the permute+to copies out of it.
+  at::Tensor hwc = at::from_blob(const_cast<unsigned char*>(contiguous.ptr<unsigned char>()),
+                                 {contiguous.rows, contiguous.cols, channels}, at::TensorOptions().dtype(at::kByte));
+  at::Tensor chw = hwc.permute({2, 0, 1}).to(at::kFloat).div_(255.0f).contiguous();
+  for (int c = 0; c < channels; ++c) {
+    const double mean = channel_value(params.mean, c, 0.0);
+    const double std = channel_value(params.std, c, 1.0);
+    if (mean != 0.0 || std != 1.0) chw[c].sub_(mean).div_(std);
+  }
+  return chw.unsqueeze(0);
+}
+
+Result<cv::Mat> tensor_to_image(const at::Tensor& tensor) {
+  if (!tensor.defined()) return Status::error("undefined tensor");
+  at::Tensor t = tensor.detach().to(at::kCPU);
+  auto is_channels = [](std::int64_t n) { return n == 1 || n == 3 || n == 4; };
+  if (t.dim() == 4 && t.size(0) == 1) t = t.squeeze(0);
+  if (t.dim() == 2) {
+    t = t.unsqueeze(2);
+  } else if (t.dim() == 3 && is_channels(t.size(0))) {
+    t = t.permute({1, 2, 0});
+  } else if (!(t.dim() == 3 && is_channels(t.size(2)))) {
+    std::string shape;
+    for (auto s : t.sizes()) shape += (shape.empty() ? "" : "x") + std::to_string(s);
+    return Status::error("cannot make an image of a tensor of shape " + shape +
+                         " (expected HxW, CxHxW, 1xCxHxW or HxWxC with C = 1, 3 or 4)");
+  }
+  if (t.scalar_type() != at::kByte) {
+    if (t.is_complex()) return Status::error("cannot make an image of a complex tensor");
+    t = t.to(at::kFloat).mul(255.0f).round_().clamp_(0.0f, 255.0f).to(at::kByte);
+  }
+  t = t.contiguous();
+  const int height = static_cast<int>(t.size(0)), width = static_cast<int>(t.size(1));
+  const int channels = static_cast<int>(t.size(2));
+  cv::Mat view(height, width, CV_8UC(channels), t.data_ptr<unsigned char>());
+  cv::Mat out;
+  if (channels == 3) cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
+  else if (channels == 4) cv::cvtColor(view, out, cv::COLOR_RGBA2BGRA);
+  else out = view.clone();
+  return out;
+}
+
+Result<cv::Mat> to_8bit_image(const cv::Mat& image) {
+  if (image.empty()) return Status::error("empty image");
+  const int channels = image.channels();
+  if (channels != 1 && channels != 3 && channels != 4)
+    return Status::error("an image needs 1, 3 or 4 channels, this one has " + std::to_string(channels));
+  switch (image.depth()) {
+    case CV_8U: return image;
+    case CV_16U: {
+      cv::Mat out;
+      image.convertTo(out, CV_8U, 1.0 / 257.0);
+      return out;
+    }
+    case CV_32F:
+    case CV_64F: {
+      cv::Mat out;
+      image.convertTo(out, CV_8U, 255.0);  // convertTo rounds and saturates
+      return out;
+    }
+    default:
+      return Status::error("unsupported image depth (need 8-bit, 16-bit or float)");
+  }
+}
+
+}  // namespace lrpflow
