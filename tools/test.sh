@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install the Debian packages, build everything (library, binary, plugins, tests), run all tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash tools/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure
