@@ -1,0 +1,30 @@
+// Numerical building blocks shared by the LRP rules and the engine.
+//
+// All functions are pure (no state), thread-safe and run the layer's own ATen kernels. For a
+// Conv2d/Linear layer with forward f(x; W, b), transpose(s) is the transposed linear map
+// T(W, s) = d/dx sum(s * f(x; W, .)), computed for Conv2d with at::convolution_backward
+// (input gradient only; as fast as the forward) and for Linear with a matrix product.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+#include "lrpflow/lrp/graph.h"
+
+namespace lrpflow::lrp {
+
+// zennit's stabiliser: z + eps * sign(z), sign(0) = +1.
+at::Tensor stabilize(const at::Tensor& z, double eps);
+// Entries with |z| < eps (counted as near-zero denominators in the diagnostics).
+std::int64_t count_near_zero(const at::Tensor& z, double eps);
+
+// f(x; W, b) with the hyper-parameters of `layer` (Conv2d or Linear); `bias` may be undefined.
+at::Tensor affine_forward(const Layer& layer, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+// T(W, s) for an input shaped like `x` (x provides only the shape).
+at::Tensor affine_transpose(const Layer& layer, const at::Tensor& s, const at::Tensor& x, const at::Tensor& weight);
+
+// The plain gradient through MaxPool2d / AvgPool2d / AdaptiveAvgPool2d for an input shaped like `x`.
+at::Tensor pool_transpose(const Layer& layer, const at::Tensor& s, const at::Tensor& x, const at::Tensor* indices);
+
+}  // namespace lrpflow::lrp

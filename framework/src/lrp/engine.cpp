@@ -1,0 +1,216 @@
+// LRP engine: reverse-order relevance propagation over the layer graph; plain gradients by autograd.
+#include "lrpflow/lrp/engine.h"
+
+#include <algorithm>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+namespace lrpflow::lrp {
+namespace {
+
+bool wanted(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end() ||
+         std::find(names.begin(), names.end(), "*") != names.end();
+}
+
+std::vector<double> per_sample_sums(const at::Tensor& t) {
+  at::Tensor sums = t.reshape({t.size(0), -1}).sum(1).to(at::kDouble).contiguous();
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
+}
+
+std::string shape_text(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Status check_names(const Model& model, const std::vector<std::string>& names, const char* what) {
+  for (const auto& name : names)
+    if (name != "*" && model.find(name) < 0) {
+      std::string known;
+      for (const auto& l : model.layers()) known += (known.empty() ? "" : ", ") + l.name;
+      return Status::error(std::string(what) + ": no layer named '" + name + "' (layers: " + known + ")");
+    }
+  return Status::ok();
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
+
+Result<at::Tensor> one_hot_targets(const at::Tensor& logits, const std::vector<std::int64_t>& targets) {
+  if (logits.dim() != 2) return Status::error("targets need 2-D logits [N, classes], got " + shape_text(logits.sizes()));
+  if (static_cast<std::int64_t>(targets.size()) != logits.size(0))
+    return Status::error("got " + std::to_string(targets.size()) + " targets for a batch of " + std::to_string(logits.size(0)));
+  const std::int64_t classes = logits.size(1);
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] < 0 || targets[i] >= classes)
+      return Status::error("target " + std::to_string(targets[i]) + " of sample " + std::to_string(i) +
+                           " is out of range (the model has " + std::to_string(classes) + " outputs)");
+  at::Tensor index = at::tensor(targets, at::kLong).unsqueeze(1);
+  return at::zeros_like(logits).scatter_(1, index, 1.0);
+}
+
+Result<at::Tensor> Engine::start_relevance(const at::Tensor& logits, const std::vector<std::int64_t>& targets) {
+  auto one_hot = one_hot_targets(logits, targets);
+  if (!one_hot) return one_hot.status();
+  return one_hot.value() * logits;
+}
+
+Result<Explanation> Engine::explain(const at::Tensor& input, const std::vector<std::int64_t>& targets,
+                                    const ExplainOptions& options) const {
+  c10::InferenceMode inference;
+  auto acts = model().forward(input);
+  if (!acts) return acts.status();
+  auto start = start_relevance(acts.value().logits, targets);
+  if (!start) return start.status();
+  return propagate(acts.value(), start.value(), options);
+}
+
+Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor& start,
+                                      const ExplainOptions& options) const {
+  c10::InferenceMode inference;
+  const Model& m = model();
+  LRPFLOW_RETURN_IF_ERROR(check_names(m, options.keep_input_relevance, "keep_input_relevance"));
+  LRPFLOW_RETURN_IF_ERROR(check_names(m, options.keep_output_relevance, "keep_output_relevance"));
+  std::map<int, const RelevanceMask*> masks;
+  for (const auto& mask : options.masks) {
+    const int index = m.find(mask.layer);
+    if (index < 0) return check_names(m, {mask.layer}, "relevance mask");
+    masks[index] = &mask;
+  }
+  if (!start.defined() || start.sizes() != acts.logits.sizes())
+    return Status::error("start relevance of shape " + (start.defined() ? shape_text(start.sizes()) : std::string("<none>")) +
+                         " does not match the logits " + shape_text(acts.logits.sizes()));
+  if (!at::isfinite(start).all().item<bool>()) return Status::error("the start relevance holds NaN or Inf values");
+
+  Explanation result;
+  result.logits = acts.logits;
+  result.start_relevance = start;
+  const int n = m.size();
+  std::vector<at::Tensor> relevance(n);
+  relevance[n - 1] = start;
+  at::Tensor input_relevance;
+
+  for (int i = n - 1; i >= 0; --i) {
+    const Layer& layer = m.layer(i);
+    const BoundLayerRule& bound = rules_->for_layer(i);
+    at::Tensor r = relevance[i].defined() ? relevance[i] : at::zeros_like(acts.outputs[i]);
+    relevance[i] = at::Tensor();  // release as we go
+    auto mask_it = masks.find(i);
+    if (mask_it != masks.end()) {
+      const auto& neurons = mask_it->second->neurons;
+      if (r.dim() < 2) return Status::error("relevance mask on layer '" + layer.name + "': output has no neuron dimension");
+      for (auto k : neurons)
+        if (k < 0 || k >= r.size(1))
+          return Status::error("relevance mask on layer '" + layer.name + "': neuron " + std::to_string(k) +
+                               " is out of range (the layer has " + std::to_string(r.size(1)) + ")");
+      at::Tensor keep = at::zeros({r.size(1)}, r.options());
+      if (!neurons.empty()) keep.index_fill_(0, at::tensor(neurons, at::kLong), 1.0);
+      std::vector<int64_t> view(r.dim(), 1);
+      view[1] = r.size(1);
+      r = r * keep.view(view);
+    }
+    if (wanted(options.keep_output_relevance, layer.name)) result.layer_output_relevance[layer.name] = r;
+
+    std::vector<at::Tensor> inputs = acts.inputs_of(m, i);
+    RuleContext ctx{layer, inputs, acts.outputs[i], r,
+                    layer.kind == LayerKind::MaxPool2d ? &acts.pool_indices[i] : nullptr};
+    RuleDiagnostics diag;
+    const std::string where = "layer '" + layer.name + "' (" + layer_kind_name(layer.kind) + ", rule " + bound.rule + ")";
+    auto applied = bound.prepared->apply(ctx, diag);
+    if (!applied) return Status::error(where + ": " + applied.status().message());
+    const auto& handed = applied.value();
+    if (handed.size() != inputs.size())
+      return Status::error(where + ": the rule returned " + std::to_string(handed.size()) + " tensors for " +
+                           std::to_string(inputs.size()) + " inputs");
+    for (size_t k = 0; k < handed.size(); ++k) {
+      if (!handed[k].defined() || handed[k].sizes() != inputs[k].sizes())
+        return Status::error(where + ": the rule returned relevance of shape " +
+                             (handed[k].defined() ? shape_text(handed[k].sizes()) : std::string("<none>")) +
+                             " for an input of shape " + shape_text(inputs[k].sizes()));
+      if (!at::isfinite(handed[k]).all().item<bool>())
+        return Status::error(where + ": relevance became NaN or Inf");
+    }
+    if (options.diagnostics) {
+      LayerDiagnostics d;
+      d.layer = layer.name;
+      d.rule = bound.rule;
+      d.relevance_out = per_sample_sums(r);
+      d.relevance_in.assign(static_cast<size_t>(r.size(0)), 0.0);
+      for (const auto& h : handed) {
+        auto sums = per_sample_sums(h);
+        for (size_t s = 0; s < sums.size(); ++s) d.relevance_in[s] += sums[s];
+      }
+      d.near_zero_denominators = diag.near_zero_denominators;
+      result.diagnostics.push_back(std::move(d));
+    }
+    if (wanted(options.keep_input_relevance, layer.name)) {
+      if (handed.size() == 1) {
+        result.layer_input_relevance[layer.name] = handed[0];
+      } else {
+        for (size_t k = 0; k < handed.size(); ++k)
+          result.layer_input_relevance[layer.name + ":" + std::to_string(k)] = handed[k];
+      }
+    }
+    for (size_t k = 0; k < handed.size(); ++k) {
+      const int src = layer.inputs[k];
+      at::Tensor& slot = src == kModelInput ? input_relevance : relevance[src];
+      slot = slot.defined() ? slot + handed[k] : handed[k];
+    }
+  }
+  result.input_relevance = input_relevance.defined() ? input_relevance : at::zeros_like(acts.input);
+  return result;
+}
+
+Result<GradientResult> gradient(const Model& model, const at::Tensor& input, const at::Tensor& start,
+                                const std::vector<std::string>& keep) {
+  LRPFLOW_RETURN_IF_ERROR(check_names(model, keep, "gradient"));
+  if (!input.defined()) return Status::error("gradient: the input tensor is undefined");
+  if (!at::isfinite(input).all().item<bool>()) return Status::error("gradient: the input holds NaN or Inf values");
+  at::AutoGradMode grad_mode(true);
+  at::Tensor x = input.detach().to(at::kFloat).clone().requires_grad_(true);
+  const int n = model.size();
+  std::vector<at::Tensor> outputs(n);
+  // Each kept layer reads its inputs through a private view, so that the gradient at that view is
+  // the layer's own share (the fixture's forward pre-hook does the same).
+  std::vector<at::Tensor> differentiate{x};
+  std::vector<std::string> names{""};
+  try {
+    for (int i = 0; i < n; ++i) {
+      const Layer& layer = model.layer(i);
+      std::vector<at::Tensor> ins;
+      for (size_t k = 0; k < layer.inputs.size(); ++k) {
+        const int src = layer.inputs[k];
+        at::Tensor t = src == kModelInput ? x : outputs[src];
+        if (wanted(keep, layer.name)) {
+          t = t.view_as(t);
+          differentiate.push_back(t);
+          names.push_back(layer.inputs.size() == 1 ? layer.name : layer.name + ":" + std::to_string(k));
+        }
+        ins.push_back(t);
+      }
+      at::Tensor ignored;
+      outputs[i] = model.run_layer(i, ins, &ignored);
+    }
+  } catch (const std::exception& e) {
+    return Status::error(std::string("gradient: forward failed: ") + e.what());
+  }
+  const at::Tensor& logits = outputs.back();
+  if (start.sizes() != logits.sizes())
+    return Status::error("gradient: start of shape " + shape_text(start.sizes()) + " does not match the logits " +
+                         shape_text(logits.sizes()));
+  auto grads = torch::autograd::grad({logits}, differentiate, {start.to(logits.dtype())}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+  GradientResult result;
+  result.logits = logits.detach();
+  result.input_gradient = grads[0].defined() ? grads[0] : at::zeros_like(input);
+  for (size_t k = 1; k < grads.size(); ++k)
+    result.layer_input_gradient[names[k]] = grads[k].defined() ? grads[k] : at::zeros_like(differentiate[k]).detach();
+  return result;
+}
+
+}  // namespace lrpflow::lrp

@@ -1,0 +1,228 @@
+// Model import: TorchScript (scripted and traced) and YAML descriptions.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/script.h>
+
+#include "fixture_support.h"
+#include "lrpflow/lrp/model_import.h"
+#include "lrpflow/lrp/model_yaml.h"
+
+namespace lrpflow::lrp {
+namespace {
+
+using testing::config_dir;
+using testing::load_case;
+using testing::load_fixture_model;
+using testing::relative_deviation;
+
+class ImportedForward : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(ImportedForward, ReproducesTheReferenceLogits) {
+  const auto& [case_name, format] = GetParam();
+  const auto& ref = load_case(case_name);
+  auto model = load_fixture_model(case_name, format);
+  ASSERT_TRUE(model) << model.status().message();
+  auto acts = model.value()->forward(ref.at("input"));
+  ASSERT_TRUE(acts) << acts.status().message();
+  // Folded BatchNorms change the rounding slightly; everything else is the same arithmetic.
+  EXPECT_LE(relative_deviation(acts.value().logits, ref.at("logits")), 1e-5);
+  // Also the TorchScript module itself, on the same input.
+  torch::jit::Module module = torch::jit::load(testing::fixture_dir() + "/" + case_name + "/model_" + format + ".pt");
+  module.eval();
+  at::Tensor direct = module.forward({ref.at("input")}).toTensor();
+  EXPECT_LE(relative_deviation(acts.value().logits, direct), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, ImportedForward,
+                         ::testing::Combine(::testing::Values("tiny_cnn", "vgg16_narrow", "resnet_tiny"),
+                                            ::testing::Values("scripted", "traced")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+TEST(ModelImport, LayerNamesAreModulePaths) {
+  for (const std::string format : {"scripted", "traced"}) {
+    auto tiny = load_fixture_model("tiny_cnn", format);
+    ASSERT_TRUE(tiny) << tiny.status().message();
+    EXPECT_EQ(tiny.value()->parametric_layer_names(), (std::vector<std::string>{"0", "2", "5", "9", "12"}));
+    EXPECT_EQ(tiny.value()->layer(tiny.value()->find("4")).kind, LayerKind::MaxPool2d);
+    EXPECT_EQ(tiny.value()->layer(tiny.value()->find("11")).kind, LayerKind::Dropout);
+    EXPECT_EQ(tiny.value()->layer(tiny.value()->find("8")).kind, LayerKind::Flatten);
+
+    auto vgg = load_fixture_model("vgg16_narrow", format);
+    ASSERT_TRUE(vgg) << vgg.status().message();
+    const int avgpool = vgg.value()->find("avgpool");
+    ASSERT_GE(avgpool, 0);
+    EXPECT_EQ(vgg.value()->layer(avgpool).output_size, (std::vector<int64_t>{7, 7}));
+    EXPECT_EQ(vgg.value()->layer(avgpool).output_shape, (std::vector<int64_t>{64, 7, 7}));
+
+    auto resnet = load_fixture_model("resnet_tiny", format);
+    ASSERT_TRUE(resnet) << resnet.status().message();
+    const Model& r = *resnet.value();
+    EXPECT_EQ(r.parametric_layer_names(),
+              (std::vector<std::string>{"conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.conv2",
+                                        "layer2.0.downsample.0", "fc"}));
+    int adds = 0, batch_norms = 0;
+    for (const auto& layer : r.layers()) {
+      adds += layer.kind == LayerKind::Add;
+      batch_norms += layer.kind == LayerKind::BatchNorm;
+    }
+    EXPECT_EQ(adds, 2);
+    EXPECT_EQ(batch_norms, 0) << "every BatchNorm follows a conv and must be folded";
+    // The shared ReLU module is called twice per block: unique names.
+    EXPECT_GE(r.find("layer1.0.relu#1"), 0);
+    // Block input feeds conv1 and the shortcut (identity or downsample): two consumers.
+    const int block2_input = r.layer(r.find("layer2.0.conv1")).inputs[0];
+    EXPECT_EQ(r.layer(r.find("layer2.0.downsample.0")).inputs[0], block2_input);
+    EXPECT_EQ(r.consumers()[block2_input].size(), 2u);
+  }
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("lrpflow_lrp_test_" + std::to_string(::getpid()) + "_" + name);
+}
+
+TEST(ModelImport, UnsupportedOpIsALoadErrorNamingOpModuleAndFile) {
+  torch::jit::Module act("Act");
+  act.define("def forward(self, x):\n    return torch.sigmoid(x)\n");
+  torch::jit::Module net("Net");
+  net.register_module("head", act);
+  net.define("def forward(self, x):\n    return self.head.forward(torch.relu(x))\n");
+  const auto path = temp_path("sigmoid.pt");
+  net.save(path.string());
+  auto model = load_torchscript_model(path);
+  std::filesystem::remove(path);
+  ASSERT_FALSE(model);
+  const std::string message = model.status().message();
+  EXPECT_NE(message.find("aten::sigmoid"), std::string::npos) << message;
+  EXPECT_NE(message.find("'head'"), std::string::npos) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("supported ops"), std::string::npos) << message;
+  EXPECT_NE(message.find("aten::conv2d"), std::string::npos) << message;
+}
+
+TEST(ModelImport, TrainingModeDropoutAndTensorControlFlowAreRejected) {
+  torch::jit::Module net("Branchy");
+  net.define(
+      "def forward(self, x):\n"
+      "    if bool(x.sum() > 0):\n"
+      "        return torch.relu(x)\n"
+      "    return x\n");
+  const auto path = temp_path("branchy.pt");
+  net.save(path.string());
+  auto model = load_torchscript_model(path);
+  std::filesystem::remove(path);
+  ASSERT_FALSE(model);
+  EXPECT_NE(model.status().message().find(path.string()), std::string::npos) << model.status().message();
+}
+
+TEST(ModelImport, MissingOrUnknownFilesGiveErrorsNamingThePath) {
+  auto missing = load_model("/nonexistent/model.pt");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.status().message().find("/nonexistent/model.pt"), std::string::npos);
+  auto unknown = load_model("/tmp/model.onnx");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.status().message().find("unknown model format"), std::string::npos);
+  const auto garbage = temp_path("garbage.pt");
+  std::ofstream(garbage) << "not a zip archive";
+  auto bad = load_model(garbage);
+  std::filesystem::remove(garbage);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find(garbage.string()), std::string::npos);
+}
+
+TEST(ModelYaml, TinyCnnDescriptionMatchesTheFixtureTopology) {
+  auto model = load_model(config_dir() + "/models/tiny_cnn.yaml");
+  ASSERT_TRUE(model) << model.status().message();
+  auto fixture = load_fixture_model("tiny_cnn", "scripted");
+  ASSERT_TRUE(fixture);
+  ASSERT_EQ(model.value()->size(), fixture.value()->size());
+  for (int i = 0; i < model.value()->size(); ++i) {
+    const Layer& a = model.value()->layer(i);
+    const Layer& b = fixture.value()->layer(i);
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.kind, b.kind) << a.name;
+    EXPECT_EQ(a.output_shape, b.output_shape) << a.name;
+    if (a.weight.defined()) EXPECT_EQ(a.weight.sizes(), b.weight.sizes()) << a.name;
+  }
+}
+
+TEST(ModelYaml, SeededWeightsAreDeterministicAndKaimingScaled) {
+  ModelLoadOptions options;
+  options.seed = 7;
+  auto a = load_model(config_dir() + "/models/tiny_cnn.yaml", options);
+  auto b = load_model(config_dir() + "/models/tiny_cnn.yaml", options);
+  options.seed = 8;
+  auto c = load_model(config_dir() + "/models/tiny_cnn.yaml", options);
+  ASSERT_TRUE(a && b && c);
+  const at::Tensor& w = a.value()->layer(a.value()->find("9")).weight;
+  EXPECT_TRUE(at::equal(w, b.value()->layer(b.value()->find("9")).weight));
+  EXPECT_FALSE(at::equal(w, c.value()->layer(c.value()->find("9")).weight));
+  EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / 1024.0), 0.003);
+}
+
+TEST(ModelYaml, Vgg16DescriptionHasTorchvisionShapes) {
+  auto model = load_model(config_dir() + "/models/vgg16.yaml");
+  ASSERT_TRUE(model) << model.status().message();
+  const Model& m = *model.value();
+  EXPECT_EQ(m.parametric_layer_names().size(), 16u);
+  EXPECT_EQ(m.layer(m.find("features.30")).output_shape, (std::vector<int64_t>{512, 7, 7}));
+  EXPECT_EQ(m.layer(m.output_layer()).output_shape, (std::vector<int64_t>{1000}));
+  EXPECT_EQ(m.parameter_count(), 138357544);  // torchvision's vgg16 parameter count
+}
+
+TEST(ModelYaml, ErrorsNameFileAndLine) {
+  auto unknown_type = parse_yaml_model("input_shape: [3, 8, 8]\nlayers:\n  - {type: Conv2d, in: 3, out: 4, kernel: 3}\n  - {type: Softmax}\n",
+                                       "bad.yaml", ".");
+  ASSERT_FALSE(unknown_type);
+  EXPECT_NE(unknown_type.status().message().find("bad.yaml:4"), std::string::npos) << unknown_type.status().message();
+  EXPECT_NE(unknown_type.status().message().find("Softmax"), std::string::npos);
+
+  auto bad_key = parse_yaml_model("layers:\n  - {type: Linear, in: 3, out: 4, kernal: 3}\n", "bad.yaml", ".");
+  ASSERT_FALSE(bad_key);
+  EXPECT_NE(bad_key.status().message().find("kernal"), std::string::npos) << bad_key.status().message();
+
+  auto shape_mismatch = parse_yaml_model(
+      "input_shape: [3, 8, 8]\nlayers:\n  - {type: Conv2d, in: 3, out: 4, kernel: 3}\n  - {type: Flatten}\n"
+      "  - {type: Linear, in: 100, out: 2}\n",
+      "mismatch.yaml", ".");
+  ASSERT_FALSE(shape_mismatch);
+  EXPECT_NE(shape_mismatch.status().message().find("mismatch.yaml"), std::string::npos);
+
+  auto bad_input = parse_yaml_model("layers:\n  - {type: ReLU, inputs: [nowhere]}\n", "in.yaml", ".");
+  ASSERT_FALSE(bad_input);
+  EXPECT_NE(bad_input.status().message().find("nowhere"), std::string::npos);
+}
+
+TEST(ModelYaml, StandaloneBatchNormStaysAndFollowingOneIsFolded) {
+  auto model = parse_yaml_model(
+      "input_shape: [2, 4, 4]\nlayers:\n"
+      "  - {name: conv, type: Conv2d, in: 2, out: 3, kernel: 3, padding: 1}\n"
+      "  - {name: bn, type: BatchNorm2d, features: 3}\n"
+      "  - {name: relu, type: ReLU}\n"
+      "  - {name: bn2, type: BatchNorm2d, features: 3}\n"
+      "  - {name: flat, type: Flatten}\n"
+      "  - {name: fc, type: Linear, in: 48, out: 2}\n",
+      "bn.yaml", ".");
+  ASSERT_TRUE(model) << model.status().message();
+  EXPECT_EQ(model.value()->find("bn"), -1);
+  ASSERT_GE(model.value()->find("bn2"), 0);
+  EXPECT_EQ(model.value()->layer(model.value()->find("bn2")).kind, LayerKind::BatchNorm);
+}
+
+TEST(Model, ForwardRejectsNonFiniteAndMisshapenInputs) {
+  auto model = load_fixture_model("tiny_cnn", "traced");
+  ASSERT_TRUE(model);
+  at::Tensor x = at::zeros({1, 3, 32, 32});
+  x[0][1][2][3] = std::numeric_limits<float>::quiet_NaN();
+  auto nan = model.value()->forward(x);
+  ASSERT_FALSE(nan);
+  EXPECT_NE(nan.status().message().find("NaN"), std::string::npos);
+  auto wrong = model.value()->forward(at::zeros({1, 3, 16, 16}));
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.status().message().find("does not match"), std::string::npos) << wrong.status().message();
+}
+
+}  // namespace
+}  // namespace lrpflow::lrp

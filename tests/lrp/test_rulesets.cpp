@@ -1,0 +1,153 @@
+// Rule sets: parsing, matching (kind, glob, position, index), defaults, overrides, validation errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "builtin_rules.h"
+#include "fixture_support.h"
+#include "lrpflow/lrp/model_import.h"
+
+namespace lrpflow::lrp {
+namespace {
+
+using testing::config_dir;
+using testing::load_fixture_model;
+
+std::shared_ptr<const Model> tiny() {
+  auto model = load_model(config_dir() + "/models/tiny_cnn.yaml");
+  if (!model) throw std::runtime_error(model.status().message());
+  return model.value();
+}
+
+Result<std::shared_ptr<RuleSet>> bind_text(const std::string& text, std::shared_ptr<const Model> model,
+                                           const std::vector<std::string>& overrides = {}) {
+  auto spec = parse_ruleset(text, "test.yaml");
+  if (!spec) return spec.status();
+  for (const auto& o : overrides) {
+    Status status = add_param_override(spec.value(), o);
+    if (!status) return status;
+  }
+  return RuleSet::bind(spec.value(), std::move(model), builtin_rule_catalog());
+}
+
+std::string rule_of(const RuleSet& rules, const std::string& layer) {
+  return rules.for_layer(rules.model().find(layer)).rule;
+}
+
+TEST(RuleSets, EveryShippedRuleSetBindsToEveryFixtureModel) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(config_dir() + "/rulesets")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++count;
+    auto spec = load_ruleset_file(entry.path());
+    ASSERT_TRUE(spec) << spec.status().message();
+    EXPECT_EQ(spec.value().name, entry.path().stem().string());
+    for (const std::string case_name : {"tiny_cnn", "vgg16_narrow", "resnet_tiny"}) {
+      auto model = load_fixture_model(case_name, "scripted");
+      ASSERT_TRUE(model);
+      auto bound = RuleSet::bind(spec.value(), model.value(), builtin_rule_catalog());
+      EXPECT_TRUE(bound) << entry.path() << " on " << case_name << ": " << bound.status().message();
+    }
+  }
+  EXPECT_GE(count, 7);
+}
+
+TEST(RuleSets, CompositeMappingIsZennits) {
+  auto model = load_fixture_model("resnet_tiny", "traced");
+  ASSERT_TRUE(model);
+  auto flat = find_ruleset(config_dir() + "/rulesets/epsilon_plus_flat.yaml");
+  ASSERT_TRUE(flat);
+  auto bound = RuleSet::bind(flat.value(), model.value(), builtin_rule_catalog());
+  ASSERT_TRUE(bound) << bound.status().message();
+  const RuleSet& r = *bound.value();
+  EXPECT_EQ(rule_of(r, "conv1"), "flat");
+  EXPECT_EQ(rule_of(r, "layer1.0.conv1"), "zplus");
+  EXPECT_EQ(rule_of(r, "layer2.0.downsample.0"), "zplus");
+  EXPECT_EQ(rule_of(r, "fc"), "epsilon");
+  EXPECT_EQ(rule_of(r, "maxpool"), "wta");
+  EXPECT_EQ(rule_of(r, "avgpool"), "norm");
+  EXPECT_EQ(rule_of(r, "layer1.0"), "norm");  // the residual Add
+  EXPECT_EQ(rule_of(r, "relu"), "pass");
+  EXPECT_EQ(r.for_layer(r.model().find("fc")).params.get_float("epsilon"), 1e-6);
+
+  auto box = find_ruleset("epsilon_gamma_box");  // by name through the search path
+  ASSERT_TRUE(box) << box.status().message();
+  auto bound_box = RuleSet::bind(box.value(), model.value(), builtin_rule_catalog());
+  ASSERT_TRUE(bound_box) << bound_box.status().message();
+  EXPECT_EQ(rule_of(*bound_box.value(), "conv1"), "zbox");
+  EXPECT_EQ(rule_of(*bound_box.value(), "layer2.0.conv2"), "gamma");
+  EXPECT_EQ(bound_box.value()->for_layer(model.value()->find("conv1")).params.get_float_list("low"),
+            (std::vector<double>{-3.0}));
+}
+
+TEST(RuleSets, MatchByGlobIndexAndLastPosition) {
+  auto bound = bind_text(
+      "name: mixed\nrules:\n"
+      "  - match: {position: last}\n    rule: epsilon\n    params: {epsilon: 0.5}\n"
+      "  - match: {name: \"[0-2]\", kind: Conv2d}\n    rule: gamma\n"
+      "  - match: {index: [-3, -2]}\n    rule: alphabeta\n"
+      "  - match: {kind: [Conv2d, Linear]}\n    rule: zplus\n",
+      tiny());
+  ASSERT_TRUE(bound) << bound.status().message();
+  const RuleSet& r = *bound.value();
+  EXPECT_EQ(rule_of(r, "12"), "epsilon");
+  EXPECT_EQ(r.for_layer(r.model().find("12")).params.get_float("epsilon"), 0.5);
+  EXPECT_EQ(rule_of(r, "0"), "gamma");
+  EXPECT_EQ(rule_of(r, "2"), "gamma");
+  EXPECT_EQ(rule_of(r, "5"), "alphabeta");  // parametric layers 0,2,5,9,12: index -3 is "5", -2 is "9"
+  EXPECT_EQ(rule_of(r, "9"), "alphabeta");
+  EXPECT_NE(r.describe().find("alphabeta(alpha=2"), std::string::npos) << r.describe();
+}
+
+TEST(RuleSets, OverridesApplyToEveryUseOfTheRule) {
+  auto bound = bind_text("name: e\nrules:\n  - match: {kind: [Conv2d, Linear]}\n    rule: epsilon\n    params: {epsilon: 1.0e-6}\n",
+                         tiny(), {"epsilon.epsilon=0.25"});
+  ASSERT_TRUE(bound) << bound.status().message();
+  for (const auto& name : bound.value()->model().parametric_layer_names())
+    EXPECT_EQ(bound.value()->for_layer(bound.value()->model().find(name)).params.get_float("epsilon"), 0.25);
+}
+
+void expect_error(const Result<std::shared_ptr<RuleSet>>& result, const std::vector<std::string>& fragments) {
+  ASSERT_FALSE(result) << "expected an error";
+  for (const auto& f : fragments)
+    EXPECT_NE(result.status().message().find(f), std::string::npos) << "'" << f << "' not in: " << result.status().message();
+}
+
+TEST(RuleSets, ValidationErrorsAreSpecific) {
+  const std::string entry = "  - match: {kind: [Conv2d, Linear]}\n    rule: epsilon\n";
+  const std::string base = "name: t\nrules:\n" + entry;
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: Conv2d}\n    rule: epsilonn\n", tiny()),
+               {"test.yaml:3", "unknown rule 'epsilonn'", "zbox", "gamma"});
+  expect_error(bind_text(base + "    params: {epsilonn: 1}\n", tiny()), {"no parameter 'epsilonn'", "valid: epsilon"});
+  expect_error(bind_text(base + "    params: {epsilon: abc}\n", tiny()), {"parameter 'epsilon'", "float"});
+  expect_error(bind_text(base, tiny(), {"gamma.gamma=0.5"}), {"does not use", "gamma"});
+  expect_error(bind_text(base, tiny(), {"epsilon.eps=0.5"}), {"no parameter 'eps'", "valid: epsilon"});
+  expect_error(bind_text(base, tiny(), {"nosuchrule.x=1"}), {"unknown rule 'nosuchrule'"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {name: \"features.*\"}\n    rule: epsilon\n" + entry, tiny()),
+               {"features.*", "matches no layer"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: Conv2d}\n    rule: epsilon\n", tiny()),
+               {"layer '9'", "Linear", "has no rule"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: ReLU}\n    rule: epsilon\n" + entry, tiny()),
+               {"cannot be applied", "ReLU"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {position: first}\n    rule: zbox\n    params: {low: [0, 0]}\n" +
+                             entry,
+                         tiny()),
+               {"low needs 1 value or one per input channel (3)"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: Convolution}\n    rule: epsilon\n", tiny()),
+               {"unknown layer kind 'Convolution'", "Conv2d"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: Conv2d, where: x}\n    rule: epsilon\n", tiny()),
+               {"unknown match key 'where'"});
+  expect_error(bind_text("name: t\nrules:\n  - match: {kind: [Conv2d, Linear]}\n    rule: alphabeta\n    params: {alpha: 1, beta: 1}\n", tiny()),
+               {"alpha - beta must be 1"});
+
+  RuleSetSpec spec;
+  Status bad = add_param_override(spec, "epsilon=0.25");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.message().find("RULE.PARAM=VALUE"), std::string::npos);
+  auto unknown = find_ruleset("no_such_ruleset");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.status().message().find("epsilon_plus_flat"), std::string::npos) << unknown.status().message();
+}
+
+}  // namespace
+}  // namespace lrpflow::lrp
