@@ -68,32 +68,31 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
     if (!args->out.empty()) overrides.push_back({"output.dir", args->out, "--out " + args->out, true});
 
     PluginRegistry& registry = globals.registry();
-    const PipelineLoad load = load_pipeline(args->file, overrides, registry);
-    for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
-    if (!load.ok()) {
-      globals.exit_code = kExitInvalid;
-      return;
-    }
-    const Pipeline& pipeline = *load.pipeline;
-    log_info("running " + args->file + " with " + std::to_string(pipeline.runtime.threads) + " threads, output in " +
-             pipeline.output_dir.string());
-
-    install_stop_handlers();
-    ProgressDisplay display;
-    RunOptions options;
-    options.resume = args->resume;
-    options.stop_requested = &g_stop_requested;
-    options.on_progress = [&display](const RunProgress& p) { display.update(p); };
-    auto report = run_pipeline(pipeline, registry, options);
-    display.finish();
-    if (!report) {
-      log_error(report.status().message());
-      globals.exit_code = g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
-      return;
-    }
-    print_run_summary(report.value());
-    globals.exit_code = report.value().exit_code();
+    globals.exit_code = run_loaded_pipeline(load_pipeline(args->file, overrides, registry), registry, args->resume);
   });
+}
+
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume) {
+  for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+  if (!load.ok()) return kExitInvalid;
+  const Pipeline& pipeline = *load.pipeline;
+  log_info("running " + pipeline.file.string() + " with " + std::to_string(pipeline.runtime.threads) +
+           " threads, output in " + pipeline.output_dir.string());
+
+  install_stop_handlers();
+  ProgressDisplay display;
+  RunOptions options;
+  options.resume = resume;
+  options.stop_requested = &g_stop_requested;
+  options.on_progress = [&display](const RunProgress& p) { display.update(p); };
+  auto report = run_pipeline(pipeline, registry, options);
+  display.finish();
+  if (!report) {
+    log_error(report.status().message());
+    return g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
+  }
+  print_run_summary(report.value());
+  return report.value().exit_code();
 }
 
 }  // namespace lrpflow::cli

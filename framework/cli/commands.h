@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
 
 namespace lrpflow::cli {
@@ -34,6 +35,12 @@ struct CliGlobals {
  private:
   std::unique_ptr<PluginRegistry> registry_;
 };
+
+// Runs a loaded pipeline the way `lrpflow run` does: prints the diagnostics (and returns
+// kExitInvalid) when it is invalid; otherwise installs the SIGINT/SIGTERM handlers, shows progress,
+// runs, prints the summary and returns the run's exit code. For commands that build a pipeline
+// themselves (explain).
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume);
 
 void add_plugins_command(CLI::App& app, CliGlobals& globals);
 void add_inspect_command(CLI::App& app, CliGlobals& globals);

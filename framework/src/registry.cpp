@@ -261,18 +261,20 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
   std::size_t best_distance = allowed + 1;
   for (const std::string& candidate : candidates) {
     const std::string c = lower(candidate);
-    // Levenshtein distance with two rows.
-    std::vector<std::size_t> previous(c.size() + 1), current(c.size() + 1);
-    for (std::size_t j = 0; j <= c.size(); ++j) previous[j] = j;
+    // Optimal string alignment distance: Levenshtein plus swaps of two neighbours ("cuont").
+    std::vector<std::vector<std::size_t>> d(w.size() + 1, std::vector<std::size_t>(c.size() + 1));
+    for (std::size_t i = 0; i <= w.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= c.size(); ++j) d[0][j] = j;
     for (std::size_t i = 1; i <= w.size(); ++i) {
-      current[0] = i;
       for (std::size_t j = 1; j <= c.size(); ++j) {
-        const std::size_t substitution = previous[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1);
-        current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+        const std::size_t cost = w[i - 1] == c[j - 1] ? 0 : 1;
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+        if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1]) {
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
       }
-      std::swap(previous, current);
     }
-    const std::size_t distance = previous[c.size()];
+    const std::size_t distance = d[w.size()][c.size()];
     if (distance < best_distance) {
       best_distance = distance;
       best = candidate;

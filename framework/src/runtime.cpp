@@ -10,6 +10,7 @@
 
 #include <ATen/Parallel.h>
 #include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include "lrpflow/log.h"
@@ -37,6 +38,9 @@ struct Token {
   Item item;
   std::size_t sequence = 0;
   std::vector<double> stage_ms;  // -1: the stage did not process the item
+  // Admitted after a stop: the input node had already produced it. It travels through the graph
+  // untouched (sequencers need every sequence number) and is not recorded.
+  bool cancelled = false;
 };
 using TokenPtr = std::shared_ptr<Token>;
 
@@ -238,6 +242,13 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   };
 
   at::set_num_threads(pipeline.runtime.intra_op_threads);
+  // TBB caps workers at the number of cores unless told otherwise; honour an explicit request
+  // for more threads (e.g. stages that mostly wait on I/O).
+  std::unique_ptr<tbb::global_control> allow_threads;
+  if (pipeline.runtime.threads > tbb::this_task_arena::max_concurrency()) {
+    allow_threads = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                          static_cast<std::size_t>(pipeline.runtime.threads));
+  }
   tbb::task_arena arena(pipeline.runtime.threads);
   std::string graph_error;
   arena.execute([&] {
@@ -257,6 +268,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     });
     limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline.runtime.max_in_flight));
     function_node<TokenPtr, TokenPtr> admit(g, unlimited, [&](TokenPtr token) {
+      if (stop_emitting.load() || stop_requested()) token->cancelled = true;
       const std::int64_t now = ++in_flight;
       std::int64_t seen = max_in_flight.load();
       while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
@@ -283,7 +295,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       const std::size_t concurrency = config.info->reentrant ? unlimited : serial;
       stage_nodes.push_back(std::make_unique<function_node<TokenPtr, TokenPtr>>(
           g, concurrency, [k, &config, instance, stage_times](TokenPtr token) {
-            if (token->item.failed()) return token;  // passes through to the sink untouched
+            if (token->cancelled || token->item.failed()) return token;  // passes through untouched
             const auto start = Clock::now();
             const Status status = instance->process(token->item);
             const double ms = ms_since(start);
@@ -301,6 +313,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
 
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
       --in_flight;
+      if (token->cancelled) return continue_msg();
       ManifestItem record = record_of(*token, stages);
       token->item.release_slots();
       if (record.ok) {

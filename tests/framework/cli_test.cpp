@@ -1,0 +1,222 @@
+// End-to-end tests of the `lrpflow` binary with the test plugins (--plugin-path).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/manifest.h"
+#include "test_support.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CliResult lrpflow_cli(const std::vector<std::string>& args) {
+  std::string command = quote(LRPFLOW_TEST_CLI) + " --plugin-path " + quote(LRPFLOW_TEST_PLUGIN_DIR);
+  for (const std::string& arg : args) command += " " + quote(arg);
+  command += " 2>&1";
+  CliResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return result;
+  char buffer[4096];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+fs::path write_pipeline(const fs::path& dir, const std::string& body) {
+  const fs::path file = dir / "pipeline.yaml";
+  EXPECT_TRUE(write_file_atomic(file, body).is_ok());
+  return file;
+}
+
+const char* kPipeline =
+    "version: 1\n"
+    "stages:\n"
+    "  - id: src\n"
+    "    type: test_source\n"
+    "    options: {count: 25}\n"
+    "  - id: write\n"
+    "    type: test_writer\n"
+    "runtime: {threads: 2}\n"
+    "output: {dir: unused}\n";
+
+TEST(Cli, RunWritesOutputsAndManifest) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const fs::path out = dir.path() / "out";
+  const CliResult r = lrpflow_cli({"run", file.string(), "--out", out.string(), "--threads", "2", "--max-in-flight", "4"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "25 ok, 0 failed of 25 items")) << r.output;
+  EXPECT_TRUE(fs::exists(out / "items/item-024.txt"));
+  auto manifest = read_manifest(out / "manifest.json");
+  ASSERT_TRUE(manifest.is_ok()) << manifest.status().message();
+  EXPECT_EQ(manifest.value().items.size(), 25u);
+  EXPECT_EQ(manifest.value().run.max_in_flight, 4);
+  EXPECT_EQ(manifest.value().run.pipeline_file, file.string());
+  EXPECT_FALSE(fs::exists(dir.path() / "unused"));  // --out replaced output.dir
+}
+
+TEST(Cli, FailedItemsGiveExitCodeOneAndAreListed) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const CliResult r = lrpflow_cli({"run", file.string(), "--out", (dir.path() / "out").string(), "-q", "--set",
+                                   "stages.src.options.fail_load=[item-003, item-011]"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "error: item 'item-003' (count#3), stage 'src': cannot load count#3")) << r.output;
+  EXPECT_TRUE(contains(r.output, "error: item 'item-011'")) << r.output;
+  EXPECT_FALSE(contains(r.output, "mean ms")) << "-q hides the summary table:\n" << r.output;
+}
+
+TEST(Cli, ResumeSkipsCompletedItems) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const std::string out = (dir.path() / "out").string();
+  ASSERT_EQ(lrpflow_cli({"run", file.string(), "--out", out}).exit_code, 0);
+  fs::remove(fs::path(out) / "items/item-010.txt");
+  const CliResult r = lrpflow_cli({"run", file.string(), "--out", out, "--resume"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "1 ok, 0 failed, 24 already done (--resume) of 25 items")) << r.output;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "items/item-010.txt"));
+}
+
+TEST(Cli, InvalidPipelineGivesExitCodeTwoWithPositions) {
+  test::TempDir dir;
+  std::string text = kPipeline;
+  text.replace(text.find("count: 25"), 9, "cuont: 25");
+  const fs::path file = write_pipeline(dir.path(), text);
+  const CliResult r = lrpflow_cli({"run", file.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, file.string() + ":5:15: error: stage 'src': unknown option 'cuont' (did you mean 'count'?)"))
+      << r.output;
+}
+
+TEST(Cli, ValidateReportsEveryProblemOrOk) {
+  test::TempDir dir;
+  const fs::path good = write_pipeline(dir.path(), kPipeline);
+  const CliResult ok = lrpflow_cli({"validate", good.string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(contains(ok.output, good.string() + ": ok")) << ok.output;
+
+  const CliResult bad = lrpflow_cli({"validate", good.string(), "--set", "stages.write.type=test_wrtier", "--set",
+                                     "runtime.on_error=explode"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "--set stages.write.type=test_wrtier: error: stage 'write': unknown stage type "
+                                   "'test_wrtier' (did you mean 'test_writer'?)"))
+      << bad.output;
+  EXPECT_TRUE(contains(bad.output, "--set runtime.on_error=explode: error: runtime: option 'on_error'")) << bad.output;
+
+  const CliResult missing = lrpflow_cli({"validate", (dir.path() / "nope.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(contains(missing.output, "nope.yaml: error: ")) << missing.output;
+}
+
+TEST(Cli, PluginsAndInspect) {
+  const CliResult plugins = lrpflow_cli({"plugins"});
+  EXPECT_EQ(plugins.exit_code, 0) << plugins.output;
+  EXPECT_TRUE(contains(plugins.output, "test_source")) << plugins.output;
+  EXPECT_TRUE(contains(plugins.output, "framework_test")) << plugins.output;
+  EXPECT_TRUE(contains(plugins.output, "Counts from 0 to count-1")) << plugins.output;
+  EXPECT_TRUE(contains(plugins.output, "test_constant")) << plugins.output;
+
+  const CliResult inspect = lrpflow_cli({"inspect", "test_writer"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_TRUE(contains(inspect.output, "stage type test_writer")) << inspect.output;
+  EXPECT_TRUE(contains(inspect.output, "slot ")) << inspect.output;
+  EXPECT_TRUE(contains(inspect.output, "value (text)")) << inspect.output;  // the slot it reads by default
+
+  const CliResult resource = lrpflow_cli({"inspect", "test_constant"});
+  EXPECT_TRUE(contains(resource.output, "(required)")) << resource.output;
+
+  const CliResult unknown = lrpflow_cli({"inspect", "test_sourse"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_TRUE(contains(unknown.output, "did you mean 'test_source'?")) << unknown.output;
+}
+
+TEST(Cli, PluginsListsSkippedLibrariesAsWarnings) {
+  const CliResult r = lrpflow_cli({"--plugin-path", LRPFLOW_TEST_BAD_PLUGIN_DIR, "plugins"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "warning: skipped: ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "framework_test_wrong_version.so: plugin built for lrpflow plugin API version 999"))
+      << r.output;
+}
+
+TEST(Cli, UsageErrorsGiveExitCodeTwo) {
+  EXPECT_EQ(lrpflow_cli({}).exit_code, 2);
+  EXPECT_EQ(lrpflow_cli({"run"}).exit_code, 2);
+  EXPECT_EQ(lrpflow_cli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(lrpflow_cli({"--help"}).exit_code, 0);
+  const CliResult bad_set = lrpflow_cli({"validate", "x.yaml", "--set", "no-equals-sign"});
+  EXPECT_EQ(bad_set.exit_code, 2);
+  EXPECT_TRUE(contains(bad_set.output, "expected key=value")) << bad_set.output;
+}
+
+TEST(Cli, SigintStopsCleanlyWithExitCode130) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(),
+                                       "version: 1\n"
+                                       "stages:\n"
+                                       "  - id: src\n"
+                                       "    type: test_source\n"
+                                       "    options: {count: 2000}\n"
+                                       "  - id: slow\n"
+                                       "    type: test_slow\n"
+                                       "    options: {sleep_ms: 5}\n"
+                                       "  - id: write\n"
+                                       "    type: test_writer\n"
+                                       "runtime: {threads: 1, max_in_flight: 2}\n");
+  const fs::path out = dir.path() / "out";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    ::execl(LRPFLOW_TEST_CLI, LRPFLOW_TEST_CLI, "--plugin-path", LRPFLOW_TEST_PLUGIN_DIR, "run", file.c_str(), "--out",
+            out.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until items are being written, then interrupt.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(out / "items/item-010.txt") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto manifest = read_manifest(out / "manifest.json");
+  ASSERT_TRUE(manifest.is_ok()) << manifest.status().message();
+  EXPECT_EQ(manifest.value().run.state, "interrupted");
+  EXPECT_GE(manifest.value().items.size(), 10u);
+  EXPECT_LT(manifest.value().items.size(), 2000u);
+  for (const ManifestItem& item : manifest.value().items) EXPECT_TRUE(outputs_exist(item, out)) << item.id;
+  for (const auto& entry : fs::recursive_directory_iterator(out)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace lrpflow

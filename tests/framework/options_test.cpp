@@ -1,0 +1,125 @@
+// Options accessors, option values from YAML, and their YAML rendering.
+#include <gtest/gtest.h>
+
+#include "lrpflow/item.h"
+#include "lrpflow/options.h"
+#include "lrpflow/pipeline.h"
+
+namespace lrpflow {
+namespace {
+
+TEST(Options, AccessorsReturnValuesAndConvertIntsToFloats) {
+  Options o({{"flag", true},
+             {"n", std::int64_t{3}},
+             {"x", 0.5},
+             {"s", std::string("abc")},
+             {"names", std::vector<std::string>{"a", "b"}},
+             {"ints", std::vector<std::int64_t>{1, 2}},
+             {"floats", std::vector<double>{1.5}},
+             {"tree", YamlText{"{a: 1}"}},
+             {"unset", std::monostate{}}});
+  EXPECT_TRUE(o.get_bool("flag"));
+  EXPECT_EQ(o.get_int("n"), 3);
+  EXPECT_DOUBLE_EQ(o.get_float("x"), 0.5);
+  EXPECT_DOUBLE_EQ(o.get_float("n"), 3.0);
+  EXPECT_EQ(o.get_string("s"), "abc");
+  EXPECT_EQ(o.get_string_list("names"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o.get_int_list("ints"), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(o.get_float_list("ints"), (std::vector<double>{1.0, 2.0}));
+  EXPECT_EQ(o.get_float_list("floats"), (std::vector<double>{1.5}));
+  EXPECT_EQ(o.get_yaml("tree"), "{a: 1}");
+  EXPECT_TRUE(o.has("n"));
+  EXPECT_FALSE(o.has("unset"));
+  EXPECT_FALSE(o.has("missing"));
+}
+
+TEST(Options, ErrorsNameTheOption) {
+  Options o({{"n", std::int64_t{3}}, {"unset", std::monostate{}}});
+  try {
+    o.get_string("n");
+    FAIL() << "expected an exception";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "option 'n' is a int, not a string");
+  }
+  try {
+    o.get_int("missing");
+    FAIL() << "expected an exception";
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("option 'missing'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(o.get_int("unset"), std::out_of_range);
+}
+
+TEST(Options, FormatsValuesAsYaml) {
+  EXPECT_EQ(format_option_value(true), "true");
+  EXPECT_EQ(format_option_value(std::int64_t{-4}), "-4");
+  EXPECT_EQ(format_option_value(2.0), "2.0");
+  EXPECT_EQ(format_option_value(0.25), "0.25");
+  EXPECT_EQ(format_option_value(std::string("zplus")), "zplus");
+  EXPECT_EQ(format_option_value(std::string("yes")), "\"yes\"");  // would read back as a bool
+  EXPECT_EQ(format_option_value(std::string("12")), "\"12\"");    // would read back as a number
+  EXPECT_EQ(format_option_value(std::string("")), "\"\"");
+  EXPECT_EQ(format_option_value(std::vector<std::string>{"a", "b c"}), "[a, b c]");
+  EXPECT_EQ(format_option_value(std::vector<std::int64_t>{1, 2}), "[1, 2]");
+  EXPECT_EQ(format_option_value(std::monostate{}), "(none)");
+}
+
+TEST(Options, FormattedValuesReadBackUnchanged) {
+  const std::vector<std::pair<OptionSpec, OptionValue>> cases = {
+      {{"a", OptionType::String}, std::string("on")},
+      {{"a", OptionType::String}, std::string("1e3")},
+      {{"a", OptionType::String}, std::string("a: b")},
+      {{"a", OptionType::Float}, 1e-6},
+      {{"a", OptionType::Float}, 3.0},
+      {{"a", OptionType::StringList}, std::vector<std::string>{"x", "no", "#y"}},
+      {{"a", OptionType::FloatList}, std::vector<double>{0.5, -2.0}},
+  };
+  for (const auto& [spec, value] : cases) {
+    const std::string text = format_option_value(value);
+    auto back = option_value_from_yaml(YAML::Load(text), spec);
+    ASSERT_TRUE(back.is_ok()) << text << ": " << back.status().message();
+    EXPECT_TRUE(back.value() == value) << text;
+  }
+}
+
+TEST(Options, ValuesFromYamlAreTypeChecked) {
+  auto parse = [](const std::string& yaml, OptionType type, std::vector<std::string> choices = {}) {
+    OptionSpec spec{"o", type, {}, "", false, std::move(choices)};
+    return option_value_from_yaml(YAML::Load(yaml), spec);
+  };
+  EXPECT_EQ(std::get<std::int64_t>(parse("42", OptionType::Int).value()), 42);
+  EXPECT_EQ(parse("4.5", OptionType::Int).status().message(), "expected an int, got '4.5'");
+  EXPECT_EQ(parse("[1]", OptionType::Int).status().message(), "expected an int, got a list");
+  EXPECT_DOUBLE_EQ(std::get<double>(parse("7", OptionType::Float).value()), 7.0);
+  EXPECT_EQ(parse("abc", OptionType::Float).status().message(), "expected a float, got 'abc'");
+  EXPECT_EQ(std::get<bool>(parse("false", OptionType::Bool).value()), false);
+  EXPECT_EQ(parse("maybe", OptionType::Bool).status().message(), "expected true or false, got 'maybe'");
+  EXPECT_EQ(parse("{a: 1}", OptionType::String).status().message(), "expected a string, got a map");
+  EXPECT_EQ(parse("zplus", OptionType::String, {"epsilon", "zplus"}).is_ok(), true);
+  EXPECT_EQ(parse("zplsu", OptionType::String, {"epsilon", "zplus"}).status().message(),
+            "'zplsu' is not one of: epsilon, zplus (did you mean 'zplus'?)");
+  // A single scalar is a one-element list.
+  EXPECT_EQ(std::get<std::vector<std::string>>(parse("png", OptionType::StringList).value()),
+            std::vector<std::string>{"png"});
+  EXPECT_EQ(std::get<std::vector<std::int64_t>>(parse("[1, 2, 3]", OptionType::IntList).value()),
+            (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_EQ(parse("[1, x]", OptionType::IntList).status().message(), "in the list: expected an int, got 'x'");
+  // Yaml options keep the structure: the text reads back as the same tree.
+  const YAML::Node tree = YAML::Load(std::get<YamlText>(parse("{a: [1, 2]}", OptionType::Yaml).value()).text);
+  EXPECT_EQ(tree["a"][1].as<int>(), 2);
+}
+
+TEST(Item, SlotTypesHaveNames) {
+  EXPECT_STREQ(slot_type_name(SlotType::Tensor), "tensor");
+  EXPECT_STREQ(slot_type_name(SlotType::Image), "image");
+  EXPECT_EQ(slot_type_of(SlotValue(std::string("x"))), SlotType::Text);
+  EXPECT_EQ(slot_type_of(SlotValue(Table{})), SlotType::Table);
+  EXPECT_EQ(slot_type_of(SlotValue(std::any(3))), SlotType::Any);
+  Item item(0, "a", "a.png");
+  item.set("s", std::string("text"));
+  EXPECT_EQ(item.get<Table>("s").status().message(), "slot 's' holds a text");
+  EXPECT_EQ(item.get<Table>("t").status().message(), "slot 't' is empty");
+}
+
+}  // namespace
+}  // namespace lrpflow

@@ -1,0 +1,311 @@
+// Pipeline parsing and validation: every diagnostic class, with its message and position.
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace lrpflow {
+namespace {
+using test::parse;
+using test::set;
+
+// Expects a diagnostic at line:column whose message contains `part`.
+::testing::AssertionResult has_error(const PipelineLoad& load, int line, int column, const std::string& part,
+                                     const std::string& file = "p.yaml") {
+  for (const Diagnostic& d : load.diagnostics) {
+    if (d.file == file && d.line == line && d.column == column && d.message.find(part) != std::string::npos) {
+      return ::testing::AssertionSuccess();
+    }
+  }
+  return ::testing::AssertionFailure() << "no diagnostic " << file << ":" << line << ":" << column << " containing '"
+                                       << part << "'; got:\n"
+                                       << test::all_messages(load);
+}
+
+// Lines:   1 version, 2 stages, 3 "  - id: src", 4 type, 5 options, 6 "  - id: write", 7 type.
+const char* kValid =
+    "version: 1\n"
+    "stages:\n"
+    "  - id: src\n"
+    "    type: test_source\n"
+    "    options: {count: 3}\n"
+    "  - id: write\n"
+    "    type: test_writer\n";
+
+TEST(Pipeline, ValidPipelineGetsDefaults) {
+  const PipelineLoad load = parse(kValid, {}, "dir/quick.yaml");
+  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  const Pipeline& p = *load.pipeline;
+  ASSERT_EQ(p.stages.size(), 2u);
+  EXPECT_EQ(p.source().id, "src");
+  EXPECT_EQ(p.stages[1].inputs, std::vector<std::string>{"src"});  // default: the previous stage
+  EXPECT_EQ(p.stages[0].options.get_int("count"), 3);
+  EXPECT_EQ(p.stages[0].options.get_string("prefix"), "item");     // default filled in
+  EXPECT_EQ(p.stages[1].options.get_string("slot"), "value");
+  EXPECT_EQ(p.stages[1].line, 6);
+  EXPECT_EQ(p.stages[1].column, 5);
+  EXPECT_EQ(p.base_dir, "dir");
+  EXPECT_EQ(p.output_dir, "out/quick");
+  EXPECT_EQ(p.runtime.on_error, OnError::Skip);
+  EXPECT_EQ(p.runtime.intra_op_threads, 1);
+  EXPECT_GE(p.runtime.threads, 1);
+  EXPECT_EQ(p.runtime.max_in_flight, 2 * p.runtime.threads);
+}
+
+TEST(Pipeline, YamlSyntaxError) {
+  const PipelineLoad load = parse("version: 1\nstages: b: c\n");
+  ASSERT_EQ(load.diagnostics.size(), 1u);
+  EXPECT_TRUE(has_error(load, 2, 10, "YAML syntax error: illegal map value"));
+}
+
+TEST(Pipeline, EmptyOrNonMapFile) {
+  EXPECT_EQ(parse("").diagnostics.at(0).to_string(),
+            "p.yaml: error: the pipeline is empty (expected a map with version, stages, ...)");
+  EXPECT_TRUE(has_error(parse("- a\n- b\n"), 1, 1, "a pipeline is a YAML map"));
+}
+
+TEST(Pipeline, MissingAndWrongVersion) {
+  EXPECT_TRUE(has_error(parse(std::string(kValid).substr(11)), 1, 1, "missing 'version' (this lrpflow reads 'version: 1')"));
+  const PipelineLoad wrong = parse("version: 2" + std::string(kValid).substr(10));
+  EXPECT_TRUE(has_error(wrong, 1, 10, "unsupported version '2' (this lrpflow reads 'version: 1')"));
+}
+
+TEST(Pipeline, UnknownTopLevelKeyWithHint) {
+  const PipelineLoad load = parse(std::string(kValid) + "outptu: {dir: x}\n");
+  EXPECT_TRUE(has_error(load, 8, 1, "unknown key 'outptu' in the pipeline (did you mean 'output'?)"));
+  const PipelineLoad far = parse(std::string(kValid) + "zzz: 1\n");
+  EXPECT_TRUE(has_error(far, 8, 1, "unknown key 'zzz' in the pipeline; expected one of: version, resources, stages"));
+}
+
+TEST(Pipeline, UnknownStageTypeWithHint) {
+  std::string text = kValid;
+  text.replace(text.find("test_writer"), 11, "test_wrtier");
+  EXPECT_TRUE(has_error(parse(text), 7, 11, "stage 'write': unknown stage type 'test_wrtier' (did you mean 'test_writer'?)"));
+}
+
+TEST(Pipeline, UnknownOptionWithHintAndMissingRequired) {
+  std::string text = kValid;
+  text.replace(text.find("count: 3"), 5, "cuont");
+  const PipelineLoad load = parse(text);
+  EXPECT_TRUE(has_error(load, 5, 15, "stage 'src': unknown option 'cuont' (did you mean 'count'?)"));
+  EXPECT_TRUE(has_error(load, 3, 5, "stage 'src': missing required option 'count' (int: number of items)"));
+  EXPECT_EQ(load.diagnostics.size(), 2u) << test::all_messages(load);
+}
+
+TEST(Pipeline, MistypedOptionValue) {
+  std::string text = kValid;
+  text.replace(text.find("count: 3"), 8, "count: many");
+  EXPECT_TRUE(has_error(parse(text), 5, 22, "stage 'src': option 'count' (int): expected an int, got 'many'"));
+}
+
+TEST(Pipeline, OptionOutsideItsChoices) {
+  const PipelineLoad load = parse(std::string(kValid) +
+                                  "  - id: fail\n"
+                                  "    type: test_fail\n"
+                                  "    options: {how: trhow}\n");
+  EXPECT_TRUE(has_error(load, 10, 20, "option 'how' (string): 'trhow' is not one of: status, throw (did you mean 'throw'?)"));
+}
+
+TEST(Pipeline, MissingAndDuplicateIds) {
+  const PipelineLoad load = parse(
+      "version: 1\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n"
+      "  - type: test_writer\n"
+      "  - id: src\n"
+      "    type: test_slow\n");
+  EXPECT_TRUE(has_error(load, 6, 5, "stage 2 (test_writer) has no 'id'"));
+  EXPECT_TRUE(has_error(load, 7, 9, "duplicate stage id 'src' (first used at line 3)"));
+}
+
+TEST(Pipeline, UnknownInputWithHint) {
+  const PipelineLoad load = parse(std::string(kValid) +
+                                  "  - id: slow\n"
+                                  "    type: test_slow\n"
+                                  "    inputs: [wirte]\n");
+  EXPECT_TRUE(has_error(load, 10, 13, "stage 'slow': input 'wirte' is not a stage id (did you mean 'write'?)"));
+}
+
+TEST(Pipeline, SlotReadButNeverWritten) {
+  std::string text = kValid;
+  text += "    options: {slot: relevance}\n";
+  EXPECT_TRUE(has_error(parse(text), 6, 5, "stage 'write' reads slot 'relevance' (text) but no stage before it writes it"));
+}
+
+TEST(Pipeline, SlotTypeMismatch) {
+  const PipelineLoad load = parse(std::string(kValid) +
+                                  "  - id: tensors\n"
+                                  "    type: test_tensor_reader\n");
+  EXPECT_TRUE(has_error(load, 8, 5, "stage 'tensors' reads slot 'value' as tensor but stage 'src' writes it as text"));
+}
+
+TEST(Pipeline, OptionalSlotReadsAreFine) {
+  // test_slow reads 'value' optionally: fine after a source that writes it, and never an error.
+  const PipelineLoad load = parse(std::string(kValid) + "  - id: slow\n    type: test_slow\n");
+  EXPECT_TRUE(load.ok()) << test::all_messages(load);
+}
+
+TEST(Pipeline, CycleInInputs) {
+  const PipelineLoad load = parse(
+      "version: 1\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n"
+      "  - id: a\n"
+      "    type: test_slow\n"
+      "    inputs: [src, b]\n"
+      "  - id: b\n"
+      "    type: test_slow\n"
+      "    inputs: [a]\n");
+  EXPECT_TRUE(has_error(load, 11, 13, "cycle in 'inputs': a -> b -> a (each stage runs after its inputs)"));
+}
+
+TEST(Pipeline, InputsOrderStagesTopologically) {
+  const PipelineLoad load = parse(
+      "version: 1\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n"
+      "  - id: write\n"
+      "    type: test_writer\n"
+      "    inputs: [slow]\n"
+      "  - id: slow\n"
+      "    type: test_slow\n"
+      "    inputs: [src]\n");
+  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  ASSERT_EQ(load.pipeline->stages.size(), 3u);
+  EXPECT_EQ(load.pipeline->stages[1].id, "slow");
+  EXPECT_EQ(load.pipeline->stages[2].id, "write");
+}
+
+TEST(Pipeline, ExactlyOneSourceAndItComesFirst) {
+  const PipelineLoad none = parse("version: 1\nstages:\n  - id: w\n    type: test_writer\n");
+  EXPECT_TRUE(has_error(none, 3, 5, "no source stage: the first stage must read the inputs (source types: test_source)"));
+  const PipelineLoad late = parse(
+      "version: 1\n"
+      "stages:\n"
+      "  - id: slow\n"
+      "    type: test_slow\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n");
+  EXPECT_TRUE(has_error(late, 5, 5, "stage 'src' is a source stage (test_source) and must be the first stage"));
+  const PipelineLoad two = parse(std::string(kValid) + "  - id: src2\n    type: test_source\n    options: {count: 1}\n");
+  EXPECT_TRUE(has_error(two, 8, 5, "stage 'src2' is a second source stage; a pipeline has exactly one"));
+}
+
+TEST(Pipeline, ResourcesAreChecked) {
+  const PipelineLoad load = parse(
+      "version: 1\n"
+      "resources:\n"
+      "  k: {type: test_constnat, options: {value: 1}}\n"
+      "  c: {type: test_constant, options: {valeu: 1}}\n"
+      "  d: {type: test_constant}\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n");
+  EXPECT_TRUE(has_error(load, 3, 13, "resource 'k': unknown resource type 'test_constnat' (did you mean 'test_constant'?)"));
+  EXPECT_TRUE(has_error(load, 4, 38, "resource 'c': unknown option 'valeu' (did you mean 'value'?)"));
+  EXPECT_TRUE(has_error(load, 4, 3, "resource 'c': missing required option 'value'"));
+  EXPECT_TRUE(has_error(load, 5, 3, "resource 'd': missing required option 'value'"));
+  EXPECT_EQ(load.diagnostics.size(), 4u) << test::all_messages(load);
+}
+
+TEST(Pipeline, RuntimeAndOutputAreChecked) {
+  const PipelineLoad load = parse(std::string(kValid) +
+                                  "runtime: {threads: 0, on_error: abort, max_in_flihgt: 3}\n"
+                                  "output: {dir: [a]}\n");
+  EXPECT_TRUE(has_error(load, 8, 20, "runtime: 'threads' must be between 1 and 4096, got 0"));
+  EXPECT_TRUE(has_error(load, 8, 33, "runtime: option 'on_error' (string): 'abort' is not one of: skip, fail"));
+  EXPECT_TRUE(has_error(load, 8, 40, "runtime: unknown option 'max_in_flihgt' (did you mean 'max_in_flight'?)"));
+  EXPECT_TRUE(has_error(load, 9, 15, "output: 'dir' must be a directory path, got a list"));
+  const PipelineLoad good = parse(std::string(kValid) +
+                                  "runtime: {threads: 3, on_error: fail, intra_op_threads: 2}\noutput: {dir: somewhere}\n");
+  ASSERT_TRUE(good.ok()) << test::all_messages(good);
+  EXPECT_EQ(good.pipeline->runtime.threads, 3);
+  EXPECT_EQ(good.pipeline->runtime.max_in_flight, 6);
+  EXPECT_EQ(good.pipeline->runtime.on_error, OnError::Fail);
+  EXPECT_EQ(good.pipeline->runtime.intra_op_threads, 2);
+  EXPECT_EQ(good.pipeline->output_dir, "somewhere");
+}
+
+TEST(Pipeline, UnknownStageKeyWithHint) {
+  std::string text = kValid;
+  text.replace(text.find("options"), 7, "optinos");
+  const PipelineLoad load = parse(text);
+  EXPECT_TRUE(has_error(load, 5, 5, "unknown key 'optinos' in stage 'src' (did you mean 'options'?)"));
+}
+
+TEST(Pipeline, EveryErrorIsReportedAtOnce) {
+  const PipelineLoad load = parse(
+      "version: 3\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: x, extra: 1}\n"
+      "  - id: w\n"
+      "    type: nope\n"
+      "  - id: w\n"
+      "    type: test_slow\n"
+      "    inputs: [missing]\n"
+      "runtime: {threads: -1}\n");
+  EXPECT_TRUE(has_error(load, 1, 10, "unsupported version"));
+  EXPECT_TRUE(has_error(load, 5, 22, "option 'count' (int): expected an int, got 'x'"));
+  EXPECT_TRUE(has_error(load, 5, 25, "unknown option 'extra'"));
+  EXPECT_TRUE(has_error(load, 7, 11, "unknown stage type 'nope'"));
+  EXPECT_TRUE(has_error(load, 8, 9, "duplicate stage id 'w'"));
+  EXPECT_TRUE(has_error(load, 10, 13, "input 'missing' is not a stage id"));
+  EXPECT_TRUE(has_error(load, 11, 20, "'threads' must be between 1 and 4096"));
+  EXPECT_EQ(load.diagnostics.size(), 7u) << test::all_messages(load);
+  EXPECT_FALSE(load.pipeline.has_value());
+}
+
+TEST(Pipeline, DiagnosticFormat) {
+  EXPECT_EQ((Diagnostic{"a.yaml", 3, 7, "bad"}).to_string(), "a.yaml:3:7: error: bad");
+  EXPECT_EQ((Diagnostic{"--set x=1", 0, 0, "bad"}).to_string(), "--set x=1: error: bad");
+}
+
+TEST(PipelineOverrides, SetValuesBeforeValidation) {
+  const PipelineLoad load = parse(kValid, {set("runtime.threads=4"), set("output.dir=elsewhere/run"),
+                                           set("stages.src.options.count=7"), set("stages.src.options.fail_load=[item-001, item-002]"),
+                                           set("stages.1.options.resource=''")});
+  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  EXPECT_EQ(load.pipeline->runtime.threads, 4);
+  EXPECT_EQ(load.pipeline->runtime.max_in_flight, 8);
+  EXPECT_EQ(load.pipeline->output_dir, "elsewhere/run");
+  EXPECT_EQ(load.pipeline->source().options.get_int("count"), 7);
+  EXPECT_EQ(load.pipeline->source().options.get_string_list("fail_load"),
+            (std::vector<std::string>{"item-001", "item-002"}));
+  EXPECT_EQ(load.pipeline->overrides.size(), 5u);
+}
+
+TEST(PipelineOverrides, ProblemsPointAtTheOverride) {
+  const PipelineLoad load = parse(kValid, {set("stages.src.options.count=lots"), set("stages.nope.options.x=1"),
+                                           set("version.x=1")});
+  EXPECT_TRUE(has_error(load, 0, 0, "stage 'src': option 'count' (int): expected an int, got 'lots'",
+                        "--set stages.src.options.count=lots"));
+  EXPECT_TRUE(has_error(load, 0, 0, "'stages' has no element with id 'nope'", "--set stages.nope.options.x=1"));
+  EXPECT_TRUE(has_error(load, 0, 0, "'version' is '1', not a map", "--set version.x=1"));
+}
+
+TEST(PipelineOverrides, AnOverriddenOptionCanBreakTheSlotChain) {
+  // The problem is reported at the stage in the file whose option the override changed.
+  const PipelineLoad load = parse(kValid, {set("stages.write.options.slot=other")});
+  EXPECT_TRUE(has_error(load, 6, 5, "stage 'write' reads slot 'other' (text) but no stage before it writes it"));
+}
+
+TEST(PipelineOverrides, MalformedAssignments) {
+  EXPECT_FALSE(parse_override("threads").is_ok());
+  EXPECT_EQ(parse_override("threads").status().message(), "--set 'threads': expected key=value, e.g. runtime.threads=4");
+  EXPECT_FALSE(parse_override("a..b=1").is_ok());
+  EXPECT_FALSE(parse_override("=1").is_ok());
+  const PipelineLoad load = parse(kValid, {set("runtime.threads=[1")});
+  EXPECT_TRUE(has_error(load, 0, 0, "the value is not valid YAML", "--set runtime.threads=[1"));
+}
+
+}  // namespace
+}  // namespace lrpflow

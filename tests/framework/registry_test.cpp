@@ -1,0 +1,129 @@
+// PluginRegistry: loading plugins, refusing a wrong API version and non-plugins, search path.
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "lrpflow/lrp/rule.h"
+#include "lrpflow/registry.h"
+#include "test_support.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(Registry, LoadsTheTestPluginAndIndexesItsTypes) {
+  PluginRegistry registry;
+  registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
+  EXPECT_TRUE(registry.problems().empty()) << registry.problems().front();
+  ASSERT_EQ(registry.plugins().size(), 1u);
+  EXPECT_EQ(registry.plugins()[0].name, "framework_test");
+  EXPECT_EQ(registry.plugins()[0].version, "1.0.0");
+  EXPECT_EQ(registry.plugins()[0].file.filename(), "framework_test_stages.so");
+  const StageTypeInfo* source = registry.find_stage("test_source");
+  ASSERT_NE(source, nullptr);
+  EXPECT_EQ(source->role, StageRole::Source);
+  EXPECT_TRUE(registry.find_stage("test_slow")->reentrant);
+  EXPECT_TRUE(registry.find_stage("test_ordered")->ordered);
+  EXPECT_EQ(registry.find_stage("nope"), nullptr);
+  EXPECT_NE(registry.find_resource("test_constant"), nullptr);
+  EXPECT_EQ(registry.provider_of_stage("test_writer")->name, "framework_test");
+  const auto names = registry.stage_type_names();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(names.size(), registry.stages().size());
+}
+
+TEST(Registry, RefusesWrongVersionsAndNonPluginsNamingTheFile) {
+  PluginRegistry registry;
+  registry.load_directories({LRPFLOW_TEST_BAD_PLUGIN_DIR, LRPFLOW_TEST_PLUGIN_DIR});
+  // The good plugin still loads after three bad libraries.
+  EXPECT_NE(registry.find_stage("test_source"), nullptr);
+  ASSERT_EQ(registry.problems().size(), 3u);
+  std::string all;
+  for (const auto& p : registry.problems()) all += p + "\n";
+  const std::string bad = LRPFLOW_TEST_BAD_PLUGIN_DIR;
+  // Sorted by file name: missing_symbol, not_a_plugin, wrong_version.
+  EXPECT_TRUE(contains(registry.problems()[0], bad + "/framework_test_missing_symbol.so: cannot load plugin library"))
+      << all;
+  EXPECT_TRUE(contains(registry.problems()[0], "lrpflow_test_symbol_that_does_not_exist")) << all;
+  EXPECT_EQ(registry.problems()[1],
+            bad + "/framework_test_not_a_plugin.so is not an lrpflow plugin (no lrpflow_plugin_info entry)");
+  EXPECT_EQ(registry.problems()[2], bad + "/framework_test_wrong_version.so: plugin built for lrpflow plugin API "
+                                          "version 999, this lrpflow has version " +
+                                          std::to_string(LRPFLOW_PLUGIN_API_VERSION) + "; rebuild the plugin");
+  EXPECT_EQ(registry.plugins().size(), 1u);
+}
+
+TEST(Registry, ReportsFilesThatAreNotElfAndMissingDirectories) {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "garbage.so") << "this is not a shared library";
+  PluginRegistry registry;
+  registry.load_directories({dir.path(), dir.path() / "missing"});
+  ASSERT_EQ(registry.problems().size(), 2u);
+  EXPECT_TRUE(contains(registry.problems()[0], (dir.path() / "garbage.so").string() + ": cannot load plugin library"))
+      << registry.problems()[0];
+  EXPECT_EQ(registry.problems()[1], (dir.path() / "missing").string() + ": plugin directory does not exist");
+}
+
+TEST(Registry, LoadingTheSameFileTwiceIsHarmless) {
+  PluginRegistry registry;
+  registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR, LRPFLOW_TEST_PLUGIN_DIR});
+  EXPECT_TRUE(registry.problems().empty());
+  EXPECT_EQ(registry.plugins().size(), 1u);
+}
+
+TEST(Registry, SecondProviderOfATypeIsReported) {
+  PluginRegistry registry;
+  registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
+  PluginDescriptor other;
+  other.name = "other";
+  other.version = "2";
+  other.stages.push_back(*registry.find_stage("test_fail"));
+  other.stages.back().description = "impostor";
+  registry.add_descriptor(other);
+  ASSERT_EQ(registry.problems().size(), 1u);
+  EXPECT_TRUE(contains(registry.problems()[0], "stage type 'test_fail' is already provided by")) << registry.problems()[0];
+  EXPECT_EQ(registry.find_stage("test_fail")->description, "Fails on chosen item ids");  // the first one wins
+}
+
+TEST(Registry, IndexesRuleTypes) {
+  PluginRegistry registry;
+  auto rule = std::make_shared<lrp::RuleTypeInfo>();
+  rule->name = "test_rule";
+  rule->description = "a rule";
+  auto second = std::make_shared<lrp::RuleTypeInfo>();
+  second->name = "alpha_rule";
+  PluginDescriptor d;
+  d.name = "rules";
+  d.rules = {rule, second};
+  registry.add_descriptor(d);
+  ASSERT_NE(registry.find_rule("test_rule"), nullptr);
+  EXPECT_EQ(registry.find_rule("test_rule")->description, "a rule");
+  EXPECT_EQ(registry.rule_names(), (std::vector<std::string>{"alpha_rule", "test_rule"}));
+  EXPECT_EQ(registry.rules().size(), 2u);
+  EXPECT_EQ(registry.find_rule("missing"), nullptr);
+}
+
+TEST(Registry, SearchPathPutsExtraDirsFirstThenTheEnvironment) {
+  test::TempDir a, b;
+  ::setenv("LRPFLOW_PLUGIN_PATH", (b.path().string() + ":/nonexistent/dir").c_str(), 1);
+  const auto dirs = PluginRegistry::search_path({a.path()});
+  ::unsetenv("LRPFLOW_PLUGIN_PATH");
+  ASSERT_GE(dirs.size(), 2u);
+  EXPECT_EQ(dirs[0], a.path());
+  EXPECT_EQ(dirs[1], b.path());
+  for (const auto& dir : dirs) EXPECT_NE(dir, fs::path("/nonexistent/dir"));  // missing env dirs are skipped
+}
+
+TEST(Registry, DidYouMean) {
+  const std::vector<std::string> names = {"image_loader", "lrp", "heatmap_writer", "npy_writer"};
+  EXPECT_EQ(did_you_mean("image_loadr", names), "image_loader");
+  EXPECT_EQ(did_you_mean("hetmap_writer", names), "heatmap_writer");
+  EXPECT_EQ(did_you_mean("LRP", names), "lrp");
+  EXPECT_EQ(did_you_mean("completely_different", names), "");
+}
+
+}  // namespace
+}  // namespace lrpflow
