@@ -53,14 +53,16 @@ table{border-collapse:collapse;margin:4px 0}th,td{border-bottom:1px solid #e6eae
 .running,.interrupted{background:#fdf0cf;color:#7a5200}
 .error-box{border:2px solid #d64545;background:#fdf1f1;border-radius:6px;padding:10px 14px;margin:12px 0}
 .error-box b{color:#9b1c1c}tr.failed-row td{background:#fdf6f6}
-.thumb{width:72px;height:72px;object-fit:contain;background:#f4f6f9;display:block}
-.gallery{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;max-width:300px}
-figure img{max-width:300px;max-height:300px;border:1px solid #dde3ea;background:#f4f6f9;display:block}
-figure.wide,figure.wide img{max-width:100%;max-height:none}
-figcaption{font-size:12px;color:#5b6675;word-break:break-all}
+.thumb{width:72px;height:72px;object-fit:contain;background:#f4f6f9;display:block;image-rendering:pixelated}
+.gallery{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;width:224px}
+figure img{width:224px;height:224px;object-fit:contain;border:1px solid #dde3ea;background:#f4f6f9;display:block;
+  image-rendering:pixelated}
+figure.wide{width:auto;max-width:100%}figure.wide img{width:auto;height:auto;max-width:100%;image-rendering:auto}
+figcaption{font-size:12px;color:#5b6675;overflow-wrap:anywhere}
 .missing{display:flex;flex-direction:column;align-items:center;justify-content:center;text-align:center;
-  width:200px;height:120px;border:2px dashed #c58b8b;color:#9b1c1c;background:#fbf4f4;font-size:12px;
-  padding:6px;box-sizing:border-box;word-break:break-all}.missing.small{width:72px;height:72px;font-size:10px}
+  width:224px;height:224px;border:2px dashed #c58b8b;color:#9b1c1c;background:#fbf4f4;font-size:12px;
+  padding:6px;box-sizing:border-box;overflow:hidden;overflow-wrap:anywhere}
+.missing.small{width:72px;height:72px;font-size:10px;padding:2px}.missing.small code{font-size:9px}
 .bar{display:inline-block;height:8px;background:#5b8def;vertical-align:middle;margin-right:6px}
 nav.pager{margin:10px 0}nav.pager a,nav.pager span{margin-right:6px}nav.pager .current{font-weight:700}
 .muted{color:#8a94a3}
@@ -538,6 +540,21 @@ std::string metrics_section(const ManifestItem& item) {
   return html + "</table>\n";
 }
 
+// The item's stage times in the order of the run's stage table (stages it does not list last).
+std::vector<std::pair<std::string, double>> timings_in_pipeline_order(const Manifest& manifest, const ManifestItem& item) {
+  std::vector<std::pair<std::string, double>> ordered;
+  std::set<std::string> seen;
+  for (const StageStats& stage : manifest.stages) {
+    if (auto it = item.timings_ms.find(stage.id); it != item.timings_ms.end() && seen.insert(stage.id).second) {
+      ordered.emplace_back(*it);
+    }
+  }
+  for (const auto& entry : item.timings_ms) {
+    if (!seen.count(entry.first)) ordered.emplace_back(entry);
+  }
+  return ordered;
+}
+
 std::string item_page(const Context& ctx, const Manifest& manifest, const std::vector<ItemView>& views,
                       std::size_t position) {
   const ItemView& view = views[position];
@@ -573,7 +590,7 @@ std::string item_page(const Context& ctx, const Manifest& manifest, const std::v
   html += metrics_section(item);
   if (!item.timings_ms.empty()) {
     html += "<h2>Stage timings</h2>\n<table>\n<tr><th>stage</th><th class=\"num\">ms</th></tr>\n";
-    for (const auto& [stage, ms] : item.timings_ms) {
+    for (const auto& [stage, ms] : timings_in_pipeline_order(manifest, item)) {
       html += "<tr><td>" + html_escape(stage) + "</td><td class=\"num\">" + format_number(ms, "%.2f") + "</td></tr>\n";
     }
     html += "</table>\n";
