@@ -119,6 +119,23 @@ TEST_F(ReportTest, RunPageShowsRunInfoCountsStagesAndErrors) {
             std::string::npos);
 }
 
+TEST_F(ReportTest, RunInProgressShowsUnprocessedItemsAndCapsTheErrorList) {
+  manifest_.run.state = "running";
+  manifest_.run.finished_at.clear();
+  manifest_.run.items_total = 20;  // 12 recorded so far
+  ReportOptions options;
+  options.max_listed_errors = 0;
+  write(options);
+  const std::string index = page("index.html");
+  EXPECT_NE(index.find("<b>8</b><span>not processed"), std::string::npos);
+  EXPECT_NE(index.find("<b>20</b><span>items in total"), std::string::npos);
+  EXPECT_NE(index.find("<span class=\"badge running\">running</span>"), std::string::npos);
+  EXPECT_NE(index.find("not finished"), std::string::npos);
+  EXPECT_NE(index.find("Errors (1)"), std::string::npos);
+  EXPECT_NE(index.find("… and 1 more"), std::string::npos);
+  EXPECT_EQ(index.find("relevance is not finite"), std::string::npos) << "error rows beyond the cap were listed";
+}
+
 TEST_F(ReportTest, EscapesEveryManifestString) {
   write();
   for (const fs::path& path : html_pages(dir_ / "report")) {

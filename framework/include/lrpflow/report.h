@@ -11,9 +11,9 @@
 // The meaning of output kinds and metric names is the contract in docs/report.md.
 //
 // Files are written atomically one by one (a crash leaves older pages, never a half-written one);
-// pages of an earlier report that the new one no longer has are removed. Not thread-safe for the
-// same output directory; the runtime calls it once at the end of a run, `lrpflow report DIR` on
-// demand.
+// pages of an earlier report that the new one no longer has are removed. Call it from one thread
+// at a time per output directory: `lrpflow report DIR` calls it on a finished (or interrupted)
+// run; it also works on the manifest of a run still in progress (shown as such).
 #pragma once
 
 #include <filesystem>
