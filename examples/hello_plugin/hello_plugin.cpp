@@ -36,7 +36,7 @@ class HelloScale final : public lrpflow::Stage {
     if (!tensor) return tensor.status();
     // Slots hold values: multiplying makes a new tensor, the previous one is not modified in place
     // (another stage may still look at it).
-    item.set(slot_, tensor.value() * factor_);
+    item.set(slot_, tensor.value().mul(factor_));
     return lrpflow::Status::ok();
   }
 

@@ -175,6 +175,9 @@ struct BadFile {
   std::string expected_words;
 };
 
+// Shown by ctest / gtest instead of the struct's bytes.
+void PrintTo(const BadFile& bad, std::ostream* os) { *os << bad.name; }
+
 class NpyBadFile : public ::testing::TestWithParam<BadFile> {};
 
 TEST_P(NpyBadFile, IsAnErrorNamingTheFileAndTheProblem) {
