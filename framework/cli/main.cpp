@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   add_validate_command(app, globals);
   add_run_command(app, globals);
   add_report_command(app, globals);
+  add_model_info_command(app, globals);
 
   try {
     app.parse(argc, argv);
