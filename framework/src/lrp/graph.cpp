@@ -363,6 +363,8 @@ std::string Model::describe() const {
     if (!l.output_shape.empty()) out << "  -> " << shape_string(l.output_shape);
     std::string summary = layer_summary(l);
     if (!summary.empty()) out << "  " << summary;
+    const auto folded = l.origin.find(" + folded ");
+    if (folded != std::string::npos) out << "  (BatchNorm " << l.origin.substr(folded + 10) << " folded in)";
     out << "\n";
   }
   return out.str();
