@@ -193,6 +193,13 @@ TEST(ImageLoader, FolderWithoutImagesIsAnEnumerateErrorNamingTheFolder) {
   EXPECT_NE(refs.status().message().find((dir / "nothing").string()), std::string::npos) << refs.status().message();
   EXPECT_NE(refs.status().message().find("no image files"), std::string::npos);
 
+  std::filesystem::create_directories(dir / "empty");
+  auto empty = open_stage("image_loader", {{"path", std::string("empty")}}, dir.path());
+  auto empty_refs = empty->enumerate();
+  ASSERT_FALSE(empty_refs);
+  EXPECT_NE(empty_refs.status().message().find((dir / "empty").string()), std::string::npos)
+      << empty_refs.status().message();
+
   auto missing = open_stage("image_loader", {{"path", std::string("absent")}}, dir.path());
   auto missing_refs = missing->enumerate();
   ASSERT_FALSE(missing_refs);
