@@ -48,5 +48,6 @@ void add_validate_command(CLI::App& app, CliGlobals& globals);
 void add_run_command(CLI::App& app, CliGlobals& globals);
 void add_report_command(CLI::App& app, CliGlobals& globals);
 void add_model_info_command(CLI::App& app, CliGlobals& globals);
+void add_explain_command(CLI::App& app, CliGlobals& globals);
 
 }  // namespace lrpflow::cli

@@ -1,0 +1,193 @@
+// `lrpflow explain MODEL INPUT... --rules NAME|FILE [--param RULE.KEY=VALUE]... [--target T] --out DIR`
+//
+// The one-command path for scripts: it writes a small pipeline (loader -> forward -> lrp ->
+// relevance .npy + heatmap PNG) and runs it like `lrpflow run`, so every guarantee of a pipeline
+// run holds (atomic outputs, manifest, per-item errors, Ctrl-C). For each input file it writes
+// DIR/<stem>.relevance.npy (the input tensor's shape) and DIR/<stem>.heatmap.png.
+#include <filesystem>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "commands.h"
+#include "lrpflow/files.h"
+#include "lrpflow/log.h"
+#include "lrpflow/pipeline.h"
+
+namespace lrpflow::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ExplainArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string rules;
+  std::vector<std::string> params;
+  std::string target = "argmax";
+  std::string out;
+  std::vector<int64_t> input_shape;
+  int size = -1;
+  int crop = -1;
+  std::vector<double> mean;
+  std::vector<double> std;
+  std::string color;
+  std::string cmap = "bwr";
+  int threads = 0;
+  bool resume = false;
+};
+
+bool has_extension(const std::string& path, std::initializer_list<const char*> extensions) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* e : extensions)
+    if (ext == e) return true;
+  return false;
+}
+
+// Preprocessing and class names from the model's sidecar (<model>.yaml next to a .pt file), so
+// that `explain` on a shipped model needs no flags. Flags given on the command line win.
+void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels_file) {
+  if (model.extension() != ".pt") return;
+  fs::path sidecar = model;
+  sidecar.replace_extension(".yaml");
+  if (!fs::exists(sidecar)) return;
+  try {
+    const YAML::Node node = YAML::LoadFile(sidecar.string());
+    auto list = [&](const char* key, auto& target) {
+      using T = typename std::decay_t<decltype(target)>::value_type;
+      if (target.empty() && node[key] && node[key].IsSequence()) target = node[key].template as<std::vector<T>>();
+    };
+    list("input_shape", args.input_shape);
+    list("mean", args.mean);
+    list("std", args.std);
+    if (args.size < 0 && node["resize"]) args.size = node["resize"].as<int>();
+    if (args.crop < 0 && node["crop"]) args.crop = node["crop"].as<int>();
+    if (node["classes"]) labels_file = fs::absolute(sidecar).string();
+    log_info("using preprocessing from " + sidecar.string());
+  } catch (const YAML::Exception& e) {
+    log_warn(sidecar.string() + ": ignored (" + e.what() + ")");
+  }
+}
+
+std::string yaml_list(const std::vector<double>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + fmt::format("{:.9g}", values[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app, CliGlobals& globals) {
+  CLI::App* cmd = app.add_subcommand("explain", "Explain inputs with one command: relevance .npy and heatmap PNG per input");
+  auto args = std::make_shared<ExplainArgs>();
+  cmd->add_option("MODEL", args->model, "TorchScript .pt or YAML model")->required();
+  cmd->add_option("INPUT", args->inputs, "Image files (PNG, JPEG, BMP) or .npy tensors (already preprocessed)")->required();
+  cmd->add_option("--rules", args->rules, "Rule set name (configs/rulesets) or file")->required();
+  cmd->add_option("--param", args->params, "Rule parameter RULE.KEY=VALUE, e.g. epsilon.epsilon=0.25 (repeatable)");
+  cmd->add_option("--target", args->target, "argmax, a class index, topN, or slot:NAME")->capture_default_str();
+  cmd->add_option("--out", args->out, "Output directory")->required();
+  cmd->add_option("--input-shape", args->input_shape, "Per-sample input shape C,H,W")->delimiter(',');
+  cmd->add_option("--size", args->size, "Images: resize the shorter side to N pixels");
+  cmd->add_option("--crop", args->crop, "Images: centre crop N x N");
+  cmd->add_option("--mean", args->mean, "Images: per-channel mean after scaling to [0,1]")->delimiter(',');
+  cmd->add_option("--std", args->std, "Images: per-channel std")->delimiter(',');
+  cmd->add_option("--color", args->color, "Images: rgb or gray (default: from the input shape's channels)");
+  cmd->add_option("--cmap", args->cmap, "Heatmap colour map")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Worker threads");
+  cmd->add_flag("--resume", args->resume, "Skip inputs already explained in DIR");
+  cmd->callback([&globals, args] {
+    std::string labels_file;
+    apply_sidecar(args->model, *args, labels_file);
+    const bool all_npy = std::all_of(args->inputs.begin(), args->inputs.end(), [](const std::string& p) { return has_extension(p, {".npy"}); });
+    const bool any_npy = std::any_of(args->inputs.begin(), args->inputs.end(), [](const std::string& p) { return has_extension(p, {".npy"}); });
+    if (any_npy && !all_npy) {
+      log_error("explain: give either image files or .npy tensors in one call, not both");
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    const fs::path out = args->out;
+    std::error_code ec;
+    if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
+      log_error("explain: --out " + out.string() + " is a file, not a directory");
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    // The inputs as a list file (absolute paths), kept in DIR as the record of what was explained.
+    std::string list;
+    for (const std::string& input : args->inputs) list += fs::absolute(input).string() + "\n";
+    const fs::path list_file = fs::absolute(out / "explain-inputs.txt");
+    if (Status s = write_file_atomic(list_file, list); !s) {
+      log_error("explain: " + s.message());
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+
+    YAML::Emitter y;
+    y << YAML::BeginMap << YAML::Key << "version" << YAML::Value << 1;
+    y << YAML::Key << "resources" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "type" << YAML::Value << "model";
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "path" << YAML::Value
+      << fs::absolute(args->model).string();
+    if (!args->input_shape.empty()) y << YAML::Key << "input_shape" << YAML::Value << YAML::Flow << args->input_shape;
+    y << YAML::EndMap << YAML::EndMap;
+    const bool rules_is_file = args->rules.find('/') != std::string::npos || has_extension(args->rules, {".yaml", ".yml"});
+    y << YAML::Key << "rules" << YAML::Value << YAML::BeginMap << YAML::Key << "type" << YAML::Value << "ruleset";
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "model" << YAML::Value << "model";
+    y << YAML::Key << (rules_is_file ? "file" : "name") << YAML::Value
+      << (rules_is_file ? fs::absolute(args->rules).string() : args->rules);
+    if (!args->params.empty()) y << YAML::Key << "params" << YAML::Value << YAML::Flow << args->params;
+    y << YAML::EndMap << YAML::EndMap << YAML::EndMap;
+
+    y << YAML::Key << "stages" << YAML::Value << YAML::BeginSeq;
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "load" << YAML::Key << "type" << YAML::Value
+      << (all_npy ? "npy_loader" : "image_loader");
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "path" << YAML::Value << list_file.string();
+    if (!all_npy) {
+      if (args->size > 0) y << YAML::Key << "size" << YAML::Value << args->size;
+      if (args->crop > 0) y << YAML::Key << "crop" << YAML::Value << args->crop;
+      if (!args->mean.empty()) y << YAML::Key << "mean" << YAML::Value << YAML::Flow << args->mean;
+      if (!args->std.empty()) y << YAML::Key << "std" << YAML::Value << YAML::Flow << args->std;
+      std::string color = args->color;
+      if (color.empty() && !args->input_shape.empty()) color = args->input_shape[0] == 1 ? "gray" : "rgb";
+      if (!color.empty()) y << YAML::Key << "color" << YAML::Value << color;
+    }
+    y << YAML::EndMap << YAML::EndMap;
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "forward" << YAML::Key << "type" << YAML::Value << "forward";
+    if (!labels_file.empty())
+      y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "labels_file" << YAML::Value << labels_file
+        << YAML::EndMap;
+    y << YAML::EndMap;
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "lrp" << YAML::Key << "type" << YAML::Value << "lrp";
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "target" << YAML::Value << args->target
+      << YAML::Key << "keep_layers" << YAML::Value << YAML::Flow << std::vector<std::string>{} << YAML::EndMap << YAML::EndMap;
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "relevance" << YAML::Key << "type" << YAML::Value << "npy_writer";
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "slot" << YAML::Value << "relevance"
+      << YAML::Key << "suffix" << YAML::Value << ".relevance.npy" << YAML::Key << "kind" << YAML::Value << "relevance"
+      << YAML::EndMap << YAML::EndMap;
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "heatmap" << YAML::Key << "type" << YAML::Value << "heatmap";
+    y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "cmap" << YAML::Value << args->cmap
+      << YAML::Key << "overlay_alpha" << YAML::Value << 0.0 << YAML::Key << "write_npy" << YAML::Value << false
+      << YAML::EndMap << YAML::EndMap;
+    y << YAML::EndSeq;
+    y << YAML::Key << "runtime" << YAML::Value << YAML::BeginMap;
+    if (args->threads > 0) y << YAML::Key << "threads" << YAML::Value << args->threads;
+    y << YAML::EndMap;
+    y << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir" << YAML::Value
+      << fs::absolute(out).string() << YAML::EndMap;
+    y << YAML::EndMap;
+
+    const fs::path pipeline_file = fs::absolute(out / "explain-pipeline.yaml");
+    if (Status s = write_file_atomic(pipeline_file, std::string(y.c_str()) + "\n"); !s) {
+      log_error("explain: " + s.message());
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    PluginRegistry& registry = globals.registry();
+    const PipelineLoad load = load_pipeline(pipeline_file, {}, registry);
+    globals.exit_code = run_loaded_pipeline(load, registry, args->resume);
+  });
+}
+
+}  // namespace lrpflow::cli
