@@ -218,7 +218,7 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
   const char order = header.descr[0];
   const char kind = header.descr[1];
   const std::string size_text = header.descr.substr(2);
-  if (size_text.find_first_not_of("0123456789") != std::string::npos)
+  if (size_text.size() > 2 || size_text.find_first_not_of("0123456789") != std::string::npos)
     return error("unsupported dtype '" + header.descr + "'");
   const int size = std::stoi(size_text);
   // '>' only matters for multi-byte types; '=' is native, which is little-endian on every

@@ -1,10 +1,8 @@
 // png_writer: writes an image slot (cv::Mat) or an image-shaped tensor of every item as PNG.
-#include <opencv2/imgcodecs.hpp>
-
 #include "output_path.h"
 #include "writers.h"
-#include "lrpflow/files.h"
 #include "lrpflow/image.h"
+#include "lrpflow/visual/png.h"
 
 namespace lrpflow::writers {
 namespace {
@@ -24,10 +22,7 @@ class PngWriter final : public Stage {
     if (!image) return image.status();
     const std::filesystem::path relative = naming_.relative_path(item);
     const std::filesystem::path path = output_dir_ / relative;
-    LRPFLOW_RETURN_IF_ERROR(write_file_atomic_with(path, [&](const std::filesystem::path& tmp) -> Status {
-      if (!cv::imwrite(tmp.string(), image.value())) return Status::error("cannot write PNG " + path.string());
-      return Status::ok();
-    }));
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path, image.value()));
     item.add_output(naming_.kind, relative.generic_string());
     return Status::ok();
   }
