@@ -32,6 +32,7 @@ ARCHITECTURES = {
     "resnet18": tv_models.resnet18,
     "resnet50": tv_models.resnet50,
 }
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RANDOM_SEED = 0
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -240,7 +241,8 @@ def export(arch, out_dir, weights_path):
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES) + ["all"])
-    parser.add_argument("--out", default="models/imagenet", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=os.path.join(REPOSITORY_ROOT, "models", "imagenet"),
+                        help="output folder (default: the repository's models/imagenet/)")
     parser.add_argument("--weights", help="torchvision .pth state dict you already have (one --arch only)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASS_NAMES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -202,7 +203,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                         help="folder with the four *-ubyte.gz IDX files (default: %(default)s)")
-    parser.add_argument("--out-dir", default="models", help="where to write the model and sidecar")
+    parser.add_argument("--out-dir", default=os.path.join(REPOSITORY_ROOT, "models"),
+                        help="where to write the model and sidecar (default: the repository's models/)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: the build machine is shared)")
