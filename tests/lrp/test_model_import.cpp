@@ -6,7 +6,9 @@
 
 #include <torch/script.h>
 
+#include "builtin_rules.h"
 #include "fixture_support.h"
+#include "lrpflow/lrp/engine.h"
 #include "lrpflow/lrp/model_import.h"
 #include "lrpflow/lrp/model_yaml.h"
 
@@ -100,6 +102,55 @@ TEST(ModelImport, UnsupportedOpIsALoadErrorNamingOpModuleAndFile) {
   EXPECT_NE(message.find(path.string()), std::string::npos) << message;
   EXPECT_NE(message.find("supported ops"), std::string::npos) << message;
   EXPECT_NE(message.find("aten::conv2d"), std::string::npos) << message;
+}
+
+TEST(ModelImport, FunctionalOpsCatViewAddmmMatmul) {
+  torch::jit::Module net("Functional");
+  net.register_parameter("w", at::randn({5, 96}), false);
+  net.register_parameter("b", at::randn({5}), false);
+  net.register_parameter("w2", at::randn({5, 3}), false);
+  net.register_parameter("b2", at::randn({3}), false);
+  net.define(
+      "def forward(self, x):\n"
+      "    y = torch.avg_pool2d(x, [2, 2])\n"
+      "    z = torch.max_pool2d(torch.relu(x), [2, 2])\n"
+      "    c = torch.cat([y, z], 1)\n"
+      "    h = c.view(c.size(0), -1)\n"
+      "    h = torch.addmm(self.b, h, self.w.t())\n"
+      "    return torch.matmul(torch.relu(h), self.w2) + self.b2\n");
+  const auto path = temp_path("functional.pt");
+  net.save(path.string());
+  ModelLoadOptions options;
+  options.input_shape = {3, 8, 8};
+  auto model = load_torchscript_model(path, options);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(model) << model.status().message();
+  std::vector<LayerKind> kinds;
+  for (const auto& layer : model.value()->layers()) kinds.push_back(layer.kind);
+  EXPECT_EQ(kinds, (std::vector<LayerKind>{LayerKind::AvgPool2d, LayerKind::ReLU, LayerKind::MaxPool2d, LayerKind::Cat,
+                                           LayerKind::Reshape, LayerKind::Linear, LayerKind::ReLU, LayerKind::Linear}));
+  at::Tensor x = at::rand({2, 3, 8, 8});
+  auto acts = model.value()->forward(x);
+  ASSERT_TRUE(acts) << acts.status().message();
+  at::Tensor direct = net.forward({x}).toTensor();
+  EXPECT_LE(relative_deviation(acts.value().logits, direct), 1e-5);
+
+  // Relevance through Cat (split), Reshape, AvgPool (norm) and the folded matmul bias: LRP-0 is
+  // gradient x input here too.
+  auto spec = find_ruleset(testing::config_dir() + "/rulesets/epsilon.yaml");
+  ASSERT_TRUE(spec);
+  ASSERT_TRUE(add_param_override(spec.value(), "epsilon.epsilon=0"));
+  auto rules = RuleSet::bind(spec.value(), model.value(), builtin_rule_catalog());
+  ASSERT_TRUE(rules) << rules.status().message();
+  EXPECT_EQ(rules.value()->for_layer(3).rule, "pass");
+  EXPECT_EQ(rules.value()->for_layer(0).rule, "norm");
+  auto lrp = Engine(rules.value()).explain(x, {0, 2});
+  ASSERT_TRUE(lrp) << lrp.status().message();
+  auto one_hot = one_hot_targets(lrp.value().logits, {0, 2});
+  ASSERT_TRUE(one_hot);
+  auto grad = gradient(*model.value(), x, one_hot.value());
+  ASSERT_TRUE(grad);
+  EXPECT_LE(relative_deviation(lrp.value().input_relevance, grad.value().input_gradient * x), 1e-3);
 }
 
 TEST(ModelImport, TrainingModeDropoutAndTensorControlFlowAreRejected) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -79,7 +80,7 @@ class GraphImporter {
   }
 
  private:
-  bool on_path(const Value* v) const { return producer_.count(v) != 0; }
+  bool on_path(const Value* v) const { return producer_.count(v) != 0 || path_lists_.count(v) != 0; }
 
   bool uses_path(const Node* node) const {
     for (const Value* in : node->inputs())
@@ -213,6 +214,7 @@ class GraphImporter {
       for (const Node* user : users(node->outputs()[0]))
         if (std::string(user->kind().toQualString()) != "aten::cat")
           fail(user, "a list of tensors is only supported as the input of aten::cat");
+      path_lists_.insert(node->outputs()[0]);
       return;
     }
     if (op == "aten::conv2d" || op == "aten::_convolution") {
@@ -272,7 +274,9 @@ class GraphImporter {
       Layer l;
       l.kind = LayerKind::ReLU;
       l.inputs = {input_of(node, 0)};
-      add_layer(node, std::move(l));
+      const int index = add_layer(node, std::move(l));
+      // In-place (if mutation removal left it): later reads of the operand see the result.
+      if (op == "aten::relu_") producer_[node->inputs()[0]] = index;
       return;
     }
     if (op == "aten::max_pool2d") {
@@ -444,6 +448,7 @@ class GraphImporter {
   const torch::jit::Module& original_;
   std::string source_;
   std::unordered_map<const Value*, int> producer_;
+  std::unordered_set<const Value*> path_lists_;  // lists of path tensors (inputs of aten::cat)
   std::vector<Layer> layers_;
 };
 
