@@ -15,7 +15,13 @@ namespace {
 std::atomic<bool> g_stop_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
 
-extern "C" void request_stop(int) { g_stop_requested.store(true); }
+// The first signal asks for a clean stop; a second one ends the process the default way.
+extern "C" void request_stop(int signal_number) {
+  if (g_stop_requested.exchange(true)) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+  }
+}
 
 void install_stop_handlers() {
   struct sigaction action {};
@@ -40,13 +46,18 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("FILE", args->file, "Pipeline YAML file")->required();
-  cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")->type_name("KEY=VALUE");
+  cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   cmd->add_option("--out", args->out, "Output directory (overrides output.dir)")->type_name("DIR");
-  cmd->add_option("--threads", args->threads, "Worker threads (overrides runtime.threads)")->type_name("N");
-  cmd->add_option("--max-in-flight", args->max_in_flight, "Items in the graph at once (overrides runtime.max_in_flight)")
-      ->type_name("N");
+  CLI::Option* threads =
+      cmd->add_option("--threads", args->threads, "Worker threads (overrides runtime.threads)")->type_name("N");
+  CLI::Option* max_in_flight =
+      cmd->add_option("--max-in-flight", args->max_in_flight,
+                      "Items in the graph at once (overrides runtime.max_in_flight)")
+          ->type_name("N");
   cmd->add_flag("--resume", args->resume, "Skip items the existing manifest records as done");
-  cmd->callback([&globals, args] {
+  cmd->callback([&globals, args, threads, max_in_flight] {
     std::vector<Override> overrides;
     for (const std::string& set : args->sets) {
       auto parsed = parse_override(set);
@@ -58,10 +69,10 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
       overrides.push_back(parsed.value());
     }
     // The dedicated flags are overrides too, so they are checked like any other value.
-    if (args->threads != 0) {
+    if (threads->count() > 0) {
       overrides.push_back({"runtime.threads", std::to_string(args->threads), "--threads " + std::to_string(args->threads)});
     }
-    if (args->max_in_flight != 0) {
+    if (max_in_flight->count() > 0) {
       overrides.push_back({"runtime.max_in_flight", std::to_string(args->max_in_flight),
                            "--max-in-flight " + std::to_string(args->max_in_flight)});
     }
@@ -77,7 +88,7 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool
   if (!load.ok()) return kExitInvalid;
   const Pipeline& pipeline = *load.pipeline;
   log_info("running " + pipeline.file.string() + " with " + std::to_string(pipeline.runtime.threads) +
-           " threads, output in " + pipeline.output_dir.string());
+           (pipeline.runtime.threads == 1 ? " thread" : " threads") + ", output in " + pipeline.output_dir.string());
 
   install_stop_handlers();
   ProgressDisplay display;

@@ -15,7 +15,9 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("FILE", args->file, "Pipeline YAML file")->required();
-  cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")->type_name("KEY=VALUE");
+  cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   cmd->callback([&globals, args] {
     std::vector<Override> overrides;
     for (const std::string& set : args->sets) {

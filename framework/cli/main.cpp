@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   app.fallthrough();  // inherited by the subcommands: `lrpflow run x.yaml -q` works
   CliGlobals globals;
   app.add_option("--plugin-path", globals.plugin_paths, "Directory with plugin libraries (repeatable; searched first)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->allow_extra_args(false);  // one value per --plugin-path, so it cannot swallow FILE
   app.add_flag("-v,--verbose", globals.verbose, "More output (debug messages)");
   app.add_flag("-q,--quiet", globals.quiet, "Only warnings and errors; no progress line or summary");
   // Global options are read before any subcommand callback runs.

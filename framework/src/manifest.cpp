@@ -12,7 +12,7 @@
 
 namespace lrpflow {
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: format, run, items, ...
 
 namespace {
 

@@ -86,6 +86,16 @@ ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stage
   return record;
 }
 
+// What the pipeline hash covers: the text and the overrides, except --out (where the run writes
+// does not change what it computes, and --resume usually repeats it).
+std::string pipeline_identity(const Pipeline& pipeline) {
+  std::string identity = pipeline.text;
+  for (const std::string& o : pipeline.overrides) {
+    if (o.rfind("--out ", 0) != 0) identity += "\n" + o;
+  }
+  return identity;
+}
+
 // The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
 struct OpenStages {
   std::vector<std::unique_ptr<StageInstance>> instances;
@@ -114,6 +124,10 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       auto old = read_manifest(report.manifest_path);
       if (!old) return Status::error("cannot resume: " + old.status().message());
       for (ManifestItem& item : old.value().items) previous[item.id] = std::move(item);
+      if (old.value().run.pipeline_hash != fingerprint(pipeline_identity(pipeline))) {
+        log_warn("--resume: the pipeline or its overrides changed since " + report.manifest_path.string() +
+                 " was written; items done then are kept as they are");
+      }
     } else {
       log_info("--resume: no " + report.manifest_path.string() + " yet; running every item");
     }
@@ -184,9 +198,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
 
   Manifest manifest;
   manifest.run.pipeline_file = pipeline.file.string();
-  std::string pipeline_identity = pipeline.text;
-  for (const std::string& o : pipeline.overrides) pipeline_identity += "\n" + o;
-  manifest.run.pipeline_hash = fingerprint(pipeline_identity);
+  manifest.run.pipeline_hash = fingerprint(pipeline_identity(pipeline));
   manifest.run.inputs_hash = fingerprint(input_list);
   manifest.run.lrpflow_version = lrpflow_version();
   manifest.run.started_at = utc_timestamp();
@@ -256,6 +268,9 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     graph g;
     input_node<TokenPtr> emitter(g, [&](tbb::flow_control& control) -> TokenPtr {
       if (next_to_emit >= to_run.size() || stop_emitting.load() || stop_requested()) {
+        if (stop_requested() && next_to_emit < to_run.size()) {
+          log_warn("stopping: finishing the items in flight, then writing the manifest (Ctrl-C again to quit now)");
+        }
         control.stop();
         return nullptr;
       }
