@@ -113,6 +113,15 @@ TEST(Cli, InvalidPipelineGivesExitCodeTwoWithPositions) {
       << r.output;
 }
 
+TEST(Cli, DedicatedFlagsAreCheckedLikeOverrides) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  // Options may also come before FILE; --threads 0 is reported as coming from the flag.
+  const CliResult r = lrpflow_cli({"run", "--set", "runtime.on_error=fail", file.string(), "--threads", "0"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--threads 0: error: runtime: 'threads' must be between 1 and 4096, got 0")) << r.output;
+}
+
 TEST(Cli, ValidateReportsEveryProblemOrOk) {
   test::TempDir dir;
   const fs::path good = write_pipeline(dir.path(), kPipeline);
@@ -188,6 +197,7 @@ TEST(Cli, SigintStopsCleanlyWithExitCode130) {
                                        "    type: test_writer\n"
                                        "runtime: {threads: 1, max_in_flight: 2}\n");
   const fs::path out = dir.path() / "out";
+  std::fflush(nullptr);  // or the child would flush the parent's buffered output a second time
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -298,6 +298,17 @@ TEST(PipelineOverrides, AnOverriddenOptionCanBreakTheSlotChain) {
   EXPECT_TRUE(has_error(load, 6, 5, "stage 'write' reads slot 'other' (text) but no stage before it writes it"));
 }
 
+TEST(PipelineOverrides, MissingMapsAreCreated) {
+  // The writer has no `options:` and the file no `runtime:`: both are created.
+  const PipelineLoad load = parse(kValid, {set("stages.write.options.resource=k"), set("runtime.on_error=fail"),
+                                           set("resources.k.type=test_constant"), set("resources.k.options.value=3")});
+  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  EXPECT_EQ(load.pipeline->stages[1].options.get_string("resource"), "k");
+  EXPECT_EQ(load.pipeline->runtime.on_error, OnError::Fail);
+  ASSERT_EQ(load.pipeline->resources.size(), 1u);
+  EXPECT_EQ(load.pipeline->resources[0].options.get_int("value"), 3);
+}
+
 TEST(PipelineOverrides, MalformedAssignments) {
   EXPECT_FALSE(parse_override("threads").is_ok());
   EXPECT_EQ(parse_override("threads").status().message(), "--set 'threads': expected key=value, e.g. runtime.threads=4");

@@ -302,6 +302,15 @@ TEST(Runtime, StartupFailuresNameTheStageOrResource) {
   EXPECT_EQ(no_resource.report.status().message(), "stage 'write' (test_writer): no resource named 'nope'");
 }
 
+TEST(Runtime, MoreThreadsThanCoresStillRuns) {
+  test::TempDir out;
+  const RunResult r = run(source(30) + "  - id: slow\n    type: test_slow\n    options: {sleep_ms: 2}\n"
+                          "runtime: {threads: 8, max_in_flight: 8}\n", out.path());
+  ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
+  EXPECT_EQ(r.report.value().items_ok, 30);
+  EXPECT_LE(r.report.value().max_in_flight_observed, 8);
+}
+
 TEST(Runtime, EmptyInputListIsAnEmptySuccessfulRun) {
   test::TempDir out;
   const RunResult r = run(source(0) + "  - id: write\n    type: test_writer\n", out.path());
