@@ -170,17 +170,18 @@ class GammaRule final : public RuleBase {
     const at::Tensor& x = c.inputs[0];
     const at::Tensor& z = c.output;
     if (non_negative(x)) {
-      // With p = f(x; W+, b+): f(x; W^, b^) = z + g p and f(x; W_, b_) = z + g (z - p), and
-      // T(W^, sp) + T(W_, sn) = T(W, sp + (1 + g) sn) + g T(W+, sp - sn): one extra forward and two
-      // transposed maps instead of two and four.
+      // With p = f(x; W+, b+): f(x; W^, b^) = z + g p (used where z > 0) and f(x; W_, b_) =
+      // z + g (z - p) (where z < 0), and T(W^, sp) + T(W_, sn) = T(W, sp + (1 + g) sn) +
+      // g T(W+, sp - sn): one extra forward and two transposed maps instead of two and four. sp and
+      // sn never overlap, so one quotient s serves both: sp + (1 + g) sn = s * (1 or 1 + g),
+      // sp - sn = s * (1 or -1).
       at::Tensor p = affine_forward(l, x, k_.w_pos, k_.b_pos);
-      at::Tensor den_pos = z + gamma_ * p;
-      at::Tensor den_neg = z + gamma_ * (z - p);
-      d.near_zero_denominators += count_near_zero(at::where(z > 0, den_pos, den_neg), eps_);
-      at::Tensor sp = at::where(z > 0, c.relevance / stabilize(den_pos, eps_), at::zeros({}, z.options()));
-      at::Tensor sn = at::where(z < 0, c.relevance / stabilize(den_neg, eps_), at::zeros({}, z.options()));
-      at::Tensor t = affine_transpose(l, sp + (1.0 + gamma_) * sn, x, k_.w) +
-                     gamma_ * affine_transpose(l, sp - sn, x, k_.w_pos);
+      at::Tensor positive = z > 0;
+      at::Tensor den = z + gamma_ * at::where(positive, p, z - p);
+      d.near_zero_denominators += count_near_zero(den, eps_);
+      at::Tensor s = (c.relevance / stabilize(den, eps_)).masked_fill_(z == 0, 0.0);
+      at::Tensor t = affine_transpose(l, at::where(positive, s, (1.0 + gamma_) * s), x, k_.w);
+      t.add_(affine_transpose(l, at::where(positive, s, -s), x, k_.w_pos), gamma_);
       return {x * t};
     }
     at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 #include "fixture_support.h"
@@ -20,6 +21,13 @@ using testing::ruleset_for_method;
 const std::vector<std::string> kCases = {"tiny_cnn", "vgg16_narrow", "resnet_tiny"};
 const std::vector<std::string> kFormats = {"scripted", "traced"};
 const std::vector<std::string> kTargetSets = {"argmax", "fixed"};
+
+// Deviations are recorded in the XML report (--gtest_output=xml) to show the margin.
+std::string scientific(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3e", value);
+  return text;
+}
 
 std::vector<int64_t> to_vector(const at::Tensor& t) {
   at::Tensor c = t.to(at::kLong).contiguous();
@@ -59,6 +67,8 @@ TEST_P(ZennitAgreement, RelevanceMatchesReference) {
   ASSERT_TRUE(ref.count(prefix + "/input")) << "fixture lacks " << prefix << "/input";
   const double input_dev = relative_deviation(e.input_relevance, ref.at(prefix + "/input"));
   EXPECT_LE(input_dev, tolerance) << prefix << "/input";
+  RecordProperty("input_deviation", scientific(input_dev));
+  double worst_layer_dev = 0;
 
   // Every per-layer key "<prefix>/<module path>" (argmax set only, by the fixture's design).
   int layer_keys = 0;
@@ -70,8 +80,12 @@ TEST_P(ZennitAgreement, RelevanceMatchesReference) {
     ++layer_keys;
     auto it = e.layer_input_relevance.find(layer);
     ASSERT_NE(it, e.layer_input_relevance.end()) << "no relevance kept for layer '" << layer << "'";
-    EXPECT_LE(relative_deviation(it->second, tensor), tolerance) << key;
+    const double dev = relative_deviation(it->second, tensor);
+    worst_layer_dev = std::max(worst_layer_dev, dev);
+    EXPECT_LE(dev, tolerance) << key;
   }
+  RecordProperty("worst_layer_deviation", scientific(worst_layer_dev));
+  RecordProperty("tolerance", scientific(tolerance));
   // Per-sample relevance sums per layer ("sum/<prefix>/<layer>", stored for both target sets, so
   // this also covers the layers of the fixed target set). Bound: 10x the tensor tolerance applied to
   // the sample's total absolute relevance.
