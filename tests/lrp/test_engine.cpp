@@ -112,6 +112,11 @@ TEST(Engine, NonFiniteRelevanceIsAnErrorNamingTheLayer) {
   ASSERT_FALSE(result);
   EXPECT_NE(result.status().message().find("layer '12'"), std::string::npos) << result.status().message();
   EXPECT_NE(result.status().message().find("NaN or Inf"), std::string::npos);
+  ExplainOptions quiet;
+  quiet.diagnostics = false;  // the guard does not depend on the diagnostics
+  auto without = engine.explain(at::zeros({1, 3, 32, 32}), {0}, quiet);
+  ASSERT_FALSE(without);
+  EXPECT_NE(without.status().message().find("layer '12'"), std::string::npos) << without.status().message();
 }
 
 TEST(Engine, ConservationDiagnostics) {

@@ -2,6 +2,7 @@
 #include "lrpflow/lrp/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -17,8 +18,12 @@ bool wanted(const std::vector<std::string>& names, const std::string& name) {
 }
 
 std::vector<double> per_sample_sums(const at::Tensor& t) {
-  at::Tensor sums = t.reshape({t.size(0), -1}).sum(1).to(at::kDouble).contiguous();
+  at::Tensor sums = t.reshape({t.size(0), -1}).sum(1, /*keepdim=*/false, at::kDouble).contiguous();
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
+}
+
+bool all_finite(const std::vector<double>& values) {
+  return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
 }
 
 std::string shape_text(at::IntArrayRef s) {
@@ -132,9 +137,10 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
         return Status::error(where + ": the rule returned relevance of shape " +
                              (handed[k].defined() ? shape_text(handed[k].sizes()) : std::string("<none>")) +
                              " for an input of shape " + shape_text(inputs[k].sizes()));
-      if (!at::isfinite(handed[k]).all().item<bool>())
-        return Status::error(where + ": relevance became NaN or Inf");
     }
+    // NaN/Inf guard. With diagnostics the per-sample sums (computed anyway) carry any NaN/Inf
+    // (finite relevance large enough to overflow a double sum is not a concern in practice), which
+    // saves two passes over every tensor; without, check the tensors.
     if (options.diagnostics) {
       LayerDiagnostics d;
       d.layer = layer.name;
@@ -143,10 +149,14 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
       d.relevance_in.assign(static_cast<size_t>(r.size(0)), 0.0);
       for (const auto& h : handed) {
         auto sums = per_sample_sums(h);
+        if (!all_finite(sums)) return Status::error(where + ": relevance became NaN or Inf");
         for (size_t s = 0; s < sums.size(); ++s) d.relevance_in[s] += sums[s];
       }
       d.near_zero_denominators = diag.near_zero_denominators;
       result.diagnostics.push_back(std::move(d));
+    } else {
+      for (const auto& h : handed)
+        if (!at::isfinite(h).all().item<bool>()) return Status::error(where + ": relevance became NaN or Inf");
     }
     if (wanted(options.keep_input_relevance, layer.name)) {
       if (handed.size() == 1) {
