@@ -181,6 +181,7 @@ Result<GradientResult> gradient(const Model& model, const at::Tensor& input, con
   LRPFLOW_RETURN_IF_ERROR(check_names(model, keep, "gradient"));
   if (!input.defined()) return Status::error("gradient: the input tensor is undefined");
   if (!at::isfinite(input).all().item<bool>()) return Status::error("gradient: the input holds NaN or Inf values");
+  c10::InferenceMode no_inference(false);  // a caller inside InferenceMode would block autograd
   at::AutoGradMode grad_mode(true);
   at::Tensor x = input.detach().to(at::kFloat).clone().requires_grad_(true);
   const int n = model.size();
