@@ -11,7 +11,7 @@ namespace {
 const PluginRegistry& registry() {
   static PluginRegistry* r = [] {
     auto* reg = new PluginRegistry();
-    Status status = reg->load_library(std::string(LRPFLOW_TEST_PLUGIN_DIR) + "/lrp_rules.so");
+    Status status = reg->load_library(std::string(LRPFLOW_TEST_PLUGIN_DIR) + "/lrpflow_lrp_rules.so");
     if (!status) throw std::runtime_error(status.message());
     return reg;
   }();
