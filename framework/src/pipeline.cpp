@@ -766,7 +766,11 @@ PipelineLoad load_pipeline(const fs::path& file, const std::vector<Override>& ov
   auto text = read_file(file);
   if (!text) {
     PipelineLoad load;
-    load.diagnostics.push_back({file.string(), 0, 0, text.status().message()});
+    // read_file's message starts with the path, which the diagnostic shows already.
+    std::string message = text.status().message();
+    const std::string prefix = file.string() + ": ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    load.diagnostics.push_back({file.string(), 0, 0, "cannot read the pipeline: " + message});
     return load;
   }
   return parse_pipeline(text.value(), file, overrides, registry);

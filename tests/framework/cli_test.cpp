@@ -139,7 +139,9 @@ TEST(Cli, ValidateReportsEveryProblemOrOk) {
 
   const CliResult missing = lrpflow_cli({"validate", (dir.path() / "nope.yaml").string()});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_TRUE(contains(missing.output, "nope.yaml: error: ")) << missing.output;
+  EXPECT_TRUE(contains(missing.output, (dir.path() / "nope.yaml").string() +
+                                           ": error: cannot read the pipeline: no such file"))
+      << missing.output;
 }
 
 TEST(Cli, PluginsAndInspect) {
