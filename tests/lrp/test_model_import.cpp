@@ -262,6 +262,23 @@ TEST(ModelYaml, StandaloneBatchNormStaysAndFollowingOneIsFolded) {
   EXPECT_EQ(model.value()->layer(model.value()->find("bn2")).kind, LayerKind::BatchNorm);
 }
 
+TEST(Model, ForwardCanKeepOnlyListedLayers) {
+  auto model = load_fixture_model("resnet_tiny", "traced");
+  ASSERT_TRUE(model);
+  const at::Tensor& input = load_case("resnet_tiny").at("input");
+  auto all = model.value()->forward(input);
+  auto some = model.value()->forward(input, {"layer1.0.conv2"});
+  ASSERT_TRUE(all && some) << some.status().message();
+  const Model& m = *model.value();
+  for (int i = 0; i < m.size(); ++i) {
+    const bool expected = m.layer(i).name == "layer1.0.conv2" || i == m.output_layer();
+    EXPECT_EQ(some.value().outputs[i].defined(), expected) << m.layer(i).name;
+  }
+  EXPECT_TRUE(at::equal(some.value().outputs[m.find("layer1.0.conv2")], all.value().outputs[m.find("layer1.0.conv2")]));
+  EXPECT_TRUE(at::equal(some.value().logits, all.value().logits));
+  EXPECT_FALSE(model.value()->forward(input, {"nope"}));
+}
+
 TEST(Model, ForwardRejectsNonFiniteAndMisshapenInputs) {
   auto model = load_fixture_model("tiny_cnn", "traced");
   ASSERT_TRUE(model);

@@ -277,7 +277,18 @@ at::Tensor Model::run_layer(int index, const std::vector<at::Tensor>& in, at::Te
   throw std::logic_error("unknown layer kind");
 }
 
-Result<Activations> Model::forward(const at::Tensor& input) const {
+Result<Activations> Model::forward(const at::Tensor& input) const { return forward(input, {"*"}); }
+
+Result<Activations> Model::forward(const at::Tensor& input, const std::vector<std::string>& keep) const {
+  const bool keep_all = std::find(keep.begin(), keep.end(), "*") != keep.end();
+  std::vector<bool> kept(layers_.size(), keep_all);
+  for (const auto& name : keep) {
+    if (name == "*") continue;
+    const int index = find(name);
+    if (index < 0) return Status::error("forward: no layer named '" + name + "' to keep");
+    kept[index] = true;
+  }
+  kept.back() = true;  // the logits
   if (!input.defined()) return Status::error("forward: the input tensor is undefined");
   if (!input_shape_.empty()) {
     const bool rank_ok = input.dim() == static_cast<int64_t>(input_shape_.size()) + 1;
@@ -302,6 +313,12 @@ Result<Activations> Model::forward(const at::Tensor& input) const {
       message = message.substr(0, message.find('\n'));
       return Status::error("forward: layer '" + layers_[i].name + "' (" + layer_kind_name(layers_[i].kind) +
                            ") failed: " + message);
+    }
+    // Release inputs whose last reader this was, unless they are to be kept.
+    for (int in : layers_[i].inputs) {
+      if (in == kModelInput || kept[in] || consumers_[in].back() != i) continue;
+      acts.outputs[in] = at::Tensor();
+      acts.pool_indices[in] = at::Tensor();
     }
   }
   acts.logits = acts.outputs.back();

@@ -119,8 +119,11 @@ class Model : public Resource {
 
   // Runs the model on a batch [N, ...]. Keeps every layer's output (LRP needs all of them) and the
   // max-pool indices. Autograd records the ops if grad mode is on (used for plain gradients).
-  // Errors: wrong input rank/shape, NaN/Inf in the input.
+  // Errors: wrong input rank/shape, NaN/Inf in the input, a layer that fails (named).
   Result<Activations> forward(const at::Tensor& input) const;
+  // Same, keeping only the outputs of the layers named in `keep` (and the logits); the others are
+  // released as soon as their last consumer has run. Unknown names are an error.
+  Result<Activations> forward(const at::Tensor& input, const std::vector<std::string>& keep) const;
   // One layer on its inputs; `indices` receives the max-pool argmax (may be null).
   at::Tensor run_layer(int index, const std::vector<at::Tensor>& inputs, at::Tensor* indices) const;
 
