@@ -63,7 +63,7 @@ void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels
     list("mean", args.mean);
     list("std", args.std);
     if (args.size < 0 && node["resize"]) args.size = node["resize"].as<int>();
-    if (args.crop < 0 && node["crop"]) args.crop = node["crop"].as<int>();
+    if (args.crop < 0 && node["center_crop"]) args.crop = node["center_crop"].as<int>();
     if (node["classes"]) labels_file = fs::absolute(sidecar).string();
     log_info("using preprocessing from " + sidecar.string());
   } catch (const YAML::Exception& e) {
@@ -165,7 +165,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
     y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "relevance" << YAML::Key << "type" << YAML::Value << "npy_writer";
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "slot" << YAML::Value << "relevance"
       << YAML::Key << "suffix" << YAML::Value << ".relevance.npy" << YAML::Key << "kind" << YAML::Value << "relevance"
-      << YAML::EndMap << YAML::EndMap;
+      << YAML::Key << "shape_like" << YAML::Value << "input_shape" << YAML::EndMap << YAML::EndMap;
     y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "heatmap" << YAML::Key << "type" << YAML::Value << "heatmap";
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "cmap" << YAML::Value << args->cmap
       << YAML::Key << "overlay_alpha" << YAML::Value << 0.0 << YAML::Key << "write_npy" << YAML::Value << false

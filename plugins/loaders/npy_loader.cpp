@@ -3,6 +3,8 @@
 #include "loaders.h"
 #include "lrpflow/npy.h"
 
+#include <ATen/ATen.h>
+
 namespace lrpflow::loaders {
 namespace {
 
@@ -31,6 +33,8 @@ class NpyLoader final : public SourceStage {
     auto tensor = read_npy(item.source());
     if (!tensor) return tensor.status();
     at::Tensor t = std::move(tensor).value();
+    // The file's own shape, so that a writer can give results back in it (explain: CxHxW in, CxHxW out).
+    item.set("input_shape", at::tensor(t.sizes().vec(), at::kLong));
     // Models take a batch: a single CxHxW input gets a batch dimension of 1.
     if (t.dim() == 3) t = t.unsqueeze(0);
     else if (t.dim() != 4)
@@ -57,6 +61,7 @@ StageTypeInfo npy_loader_type() {
       std::move(options), [](const Options& o) {
         SlotDeclaration slots;
         slots.writes.push_back({o.get_string("slot"), SlotType::Tensor, "float32 NxCxHxW", false});
+        slots.writes.push_back({"input_shape", SlotType::Tensor, "the array's shape in the file (int64)", false});
         return slots;
       });
   info.reentrant = true;
