@@ -67,8 +67,7 @@ class EpsilonRule final : public RuleBase {
  protected:
   std::vector<at::Tensor> compute(const RuleContext& c, RuleDiagnostics& d) const override {
     const at::Tensor& x = c.inputs[0];
-    d.near_zero_denominators += count_near_zero(c.output, std::max(eps_, 1e-12));
-    at::Tensor s = c.relevance / stabilize(c.output, eps_);
+    at::Tensor s = stabilized_divide(c.relevance, c.output, eps_, &d.near_zero_denominators);
     return {x * affine_transpose(c.layer, s, x, weight_)};
   }
 
@@ -99,14 +98,12 @@ class ZPlusRule final : public RuleBase {
     const at::Tensor& x = c.inputs[0];
     if (non_negative(x)) {
       at::Tensor zp = affine_forward(l, x, k_.w_pos, k_.b_pos);
-      d.near_zero_denominators += count_near_zero(zp, eps_);
-      at::Tensor s = c.relevance / stabilize(zp, eps_);
+      at::Tensor s = stabilized_divide(c.relevance, zp, eps_, &d.near_zero_denominators);
       return {x * affine_transpose(l, s, x, k_.w_pos)};
     }
     at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);
     at::Tensor zp = affine_forward(l, xp, k_.w_pos, k_.b_pos) + affine_forward(l, xn, k_.w_neg, {});
-    d.near_zero_denominators += count_near_zero(zp, eps_);
-    at::Tensor s = c.relevance / stabilize(zp, eps_);
+    at::Tensor s = stabilized_divide(c.relevance, zp, eps_, &d.near_zero_denominators);
     return {xp * affine_transpose(l, s, x, k_.w_pos) + xn * affine_transpose(l, s, x, k_.w_neg)};
   }
 
@@ -131,17 +128,15 @@ class AlphaBetaRule final : public RuleBase {
     if (non_negative(x)) {
       at::Tensor zp = affine_forward(l, x, k_.w_pos, k_.b_pos);
       at::Tensor zn = affine_forward(l, x, k_.w_neg, k_.b_neg);
-      d.near_zero_denominators += count_near_zero(zp, eps_) + count_near_zero(zn, eps_);
-      at::Tensor sp = c.relevance / stabilize(zp, eps_);
-      at::Tensor sn = c.relevance / stabilize(zn, eps_);
+      at::Tensor sp = stabilized_divide(c.relevance, zp, eps_, &d.near_zero_denominators);
+      at::Tensor sn = stabilized_divide(c.relevance, zn, eps_, &d.near_zero_denominators);
       return {x * (alpha_ * affine_transpose(l, sp, x, k_.w_pos) - beta_ * affine_transpose(l, sn, x, k_.w_neg))};
     }
     at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);
     at::Tensor zp = affine_forward(l, xp, k_.w_pos, k_.b_pos) + affine_forward(l, xn, k_.w_neg, {});
     at::Tensor zn = affine_forward(l, xp, k_.w_neg, k_.b_neg) + affine_forward(l, xn, k_.w_pos, {});
-    d.near_zero_denominators += count_near_zero(zp, eps_) + count_near_zero(zn, eps_);
-    at::Tensor sp = c.relevance / stabilize(zp, eps_);
-    at::Tensor sn = c.relevance / stabilize(zn, eps_);
+    at::Tensor sp = stabilized_divide(c.relevance, zp, eps_, &d.near_zero_denominators);
+    at::Tensor sn = stabilized_divide(c.relevance, zn, eps_, &d.near_zero_denominators);
     at::Tensor positive = xp * affine_transpose(l, sp, x, k_.w_pos) + xn * affine_transpose(l, sp, x, k_.w_neg);
     at::Tensor negative = xp * affine_transpose(l, sn, x, k_.w_neg) + xn * affine_transpose(l, sn, x, k_.w_pos);
     return {alpha_ * positive - beta_ * negative};
@@ -178,8 +173,7 @@ class GammaRule final : public RuleBase {
       at::Tensor p = affine_forward(l, x, k_.w_pos, k_.b_pos);
       at::Tensor positive = z > 0;
       at::Tensor den = z + gamma_ * at::where(positive, p, z - p);
-      d.near_zero_denominators += count_near_zero(den, eps_);
-      at::Tensor s = (c.relevance / stabilize(den, eps_)).masked_fill_(z == 0, 0.0);
+      at::Tensor s = stabilized_divide(c.relevance, den, eps_, &d.near_zero_denominators).masked_fill_(z == 0, 0.0);
       at::Tensor t = affine_transpose(l, at::where(positive, s, (1.0 + gamma_) * s), x, k_.w);
       t.add_(affine_transpose(l, at::where(positive, s, -s), x, k_.w_pos), gamma_);
       return {x * t};
@@ -249,8 +243,7 @@ class ZBoxRule final : public RuleBase {
     at::Tensor low = low_.to(x.options()).expand(one_sample_shape(x));
     at::Tensor high = high_.to(x.options()).expand(one_sample_shape(x));
     at::Tensor zb = c.output - affine_forward(l, low, k_.w_pos, k_.b_pos) - affine_forward(l, high, k_.w_neg, k_.b_neg);
-    d.near_zero_denominators += count_near_zero(zb, eps_);
-    at::Tensor s = c.relevance / stabilize(zb, eps_);
+    at::Tensor s = stabilized_divide(c.relevance, zb, eps_, &d.near_zero_denominators);
     // x T(W, s) - l T(W+, s) - h T(W-, s) with T(W-, s) = T(W, s) - T(W+, s).
     return {(x - high) * affine_transpose(l, s, x, k_.w) + (high - low) * affine_transpose(l, s, x, k_.w_pos)};
   }
@@ -296,8 +289,7 @@ class NormRule final : public RuleBase {
 
  protected:
   std::vector<at::Tensor> compute(const RuleContext& c, RuleDiagnostics& d) const override {
-    d.near_zero_denominators += count_near_zero(c.output, eps_);
-    at::Tensor s = c.relevance / stabilize(c.output, eps_);
+    at::Tensor s = stabilized_divide(c.relevance, c.output, eps_, &d.near_zero_denominators);
     if (c.layer.kind == LayerKind::Add) return {c.inputs[0] * s, c.inputs[1] * s};
     return {c.inputs[0] * pool_transpose(c.layer, s, c.inputs[0], c.pool_indices)};
   }

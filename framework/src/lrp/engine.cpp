@@ -148,7 +148,9 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
       d.relevance_out = per_sample_sums(r);
       d.relevance_in.assign(static_cast<size_t>(r.size(0)), 0.0);
       for (const auto& h : handed) {
-        auto sums = per_sample_sums(h);
+        // Pass-through rules hand down (a view of) the same tensor: reuse its sums.
+        const bool same = h.data_ptr() == r.data_ptr() && h.numel() == r.numel() && h.is_contiguous() && r.is_contiguous();
+        auto sums = same ? d.relevance_out : per_sample_sums(h);
         if (!all_finite(sums)) return Status::error(where + ": relevance became NaN or Inf");
         for (size_t s = 0; s < sums.size(); ++s) d.relevance_in[s] += sums[s];
       }

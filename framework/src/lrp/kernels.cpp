@@ -1,6 +1,10 @@
 #include "lrpflow/lrp/kernels.h"
 
+#include <atomic>
+#include <cmath>
 #include <stdexcept>
+
+#include <ATen/Parallel.h>
 
 #include <ATen/ATen.h>
 
@@ -12,6 +16,32 @@ at::Tensor stabilize(const at::Tensor& z, double eps) {
 }
 
 std::int64_t count_near_zero(const at::Tensor& z, double eps) { return (z.abs() < eps).sum().item<std::int64_t>(); }
+
+at::Tensor stabilized_divide(const at::Tensor& relevance, const at::Tensor& z, double eps, std::int64_t* near_zero) {
+  if (relevance.scalar_type() != at::kFloat || z.scalar_type() != at::kFloat || relevance.sizes() != z.sizes()) {
+    if (near_zero) *near_zero += count_near_zero(z, eps);
+    return relevance / stabilize(z, eps);
+  }
+  const at::Tensor r = relevance.contiguous();
+  const at::Tensor d = z.contiguous();
+  at::Tensor out = at::empty_like(d, at::MemoryFormat::Contiguous);
+  const float* pr = r.data_ptr<float>();
+  const float* pd = d.data_ptr<float>();
+  float* po = out.data_ptr<float>();
+  const float e = static_cast<float>(eps);
+  std::atomic<std::int64_t> count{0};
+  at::parallel_for(0, d.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t local = 0;
+    for (std::int64_t i = begin; i < end; ++i) {
+      const float v = pd[i];
+      local += std::fabs(v) < e;
+      po[i] = pr[i] / (v >= 0.0f ? v + e : v - e);
+    }
+    count += local;
+  });
+  if (near_zero) *near_zero += count.load();
+  return out;
+}
 
 at::Tensor affine_forward(const Layer& layer, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (layer.kind == LayerKind::Conv2d)

@@ -18,6 +18,11 @@ namespace lrpflow::lrp {
 at::Tensor stabilize(const at::Tensor& z, double eps);
 // Entries with |z| < eps (counted as near-zero denominators in the diagnostics).
 std::int64_t count_near_zero(const at::Tensor& z, double eps);
+// relevance / stabilize(z, eps), adding the count of |z| < eps to *near_zero (may be null). One
+// fused pass when both are float32 of the same shape (the common case: the element-wise work of an
+// LRP step is memory-bound and comparable to the convolutions at high resolution); broadcasting
+// denominators take the unfused path. Same float arithmetic as the unfused path.
+at::Tensor stabilized_divide(const at::Tensor& relevance, const at::Tensor& z, double eps, std::int64_t* near_zero);
 
 // f(x; W, b) with the hyper-parameters of `layer` (Conv2d or Linear); `bias` may be undefined.
 at::Tensor affine_forward(const Layer& layer, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
