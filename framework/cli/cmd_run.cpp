@@ -6,6 +6,7 @@
 #include "lrpflow/log.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/progress.h"
+#include "lrpflow/report.h"
 #include "lrpflow/runtime.h"
 
 namespace lrpflow::cli {
@@ -103,7 +104,19 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool
     return g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
   }
   print_run_summary(report.value());
-  return report.value().exit_code();
+  int exit_code = report.value().exit_code();
+  if (pipeline.write_report) {
+    // The report is built from the manifest just written, so it shows exactly what the run recorded.
+    auto manifest = read_manifest(report.value().manifest_path);
+    Status written = manifest ? write_report(report.value().output_dir, manifest.value()) : manifest.status();
+    if (!written) {
+      log_error("report: " + written.message());
+      exit_code = std::max(exit_code, kExitItemsFailed);
+    } else {
+      log_info("report: " + (report.value().output_dir / "report" / "index.html").string());
+    }
+  }
+  return exit_code;
 }
 
 }  // namespace lrpflow::cli

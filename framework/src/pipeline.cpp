@@ -744,7 +744,16 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
     if (!output.IsMap()) {
       checker.error_at(output, "'output' must be a map like {dir: out/run}, got " + describe_node(output));
     } else {
-      checker.check_keys(output, {"dir"}, "output");
+      checker.check_keys(output, {"dir", "report"}, "output");
+      const YAML::Node report = output["report"];
+      if (report) {
+        bool value = false;
+        if (!report.IsScalar() || !YAML::convert<bool>::decode(report, value)) {
+          checker.error_at(report, "output: 'report' must be true or false, got " + describe_node(report));
+        } else {
+          pipeline.write_report = value;
+        }
+      }
       const YAML::Node dir = output["dir"];
       if (dir) {
         if (!dir.IsScalar() || dir.Scalar().empty()) {

@@ -149,17 +149,20 @@ Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const Item&, c
     for (double n : ns_) {
       auto ranked = selection::get_optimizer(a.value(), r.value(), {contribution_, n, 0});
       if (!ranked) return ranked.status().with_context("layer '" + layer + "'");
+      // The same grid of k for every item (1, 2, 4, ..., the layer's size), so that run-level means
+      // compare like with like; when the threshold keeps fewer than k neurons, all kept ones are used.
       const auto& kept = ranked.value().neurons;
-      for (std::int64_t k = 1;; k *= 2) {
+      const auto layer_size = static_cast<std::int64_t>(r.value().size());
+      for (std::int64_t k = 1;; k = std::min(2 * k, layer_size)) {
         const std::int64_t count = std::min<std::int64_t>(k, static_cast<std::int64_t>(kept.size()));
         std::vector<std::int64_t> neurons(kept.begin(), kept.begin() + count);
         auto logits = selection::forward_keeping(*model_, acts, {{layer, neurons}});
         if (!logits) return logits.status();
         auto restricted = output_of(logits.value());
         if (!restricted) return restricted.status();
-        rows.push_back({layer, count, n, selection::mean_squared_error(full.value(), restricted.value()),
+        rows.push_back({layer, k, n, selection::mean_squared_error(full.value(), restricted.value()),
                         selection::smape(full.value(), restricted.value()), argmax(restricted.value()) == predicted});
-        if (count >= static_cast<std::int64_t>(kept.size())) break;
+        if (k == layer_size) break;
       }
     }
   }

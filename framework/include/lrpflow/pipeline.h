@@ -94,6 +94,7 @@ struct Pipeline {
   RuntimeConfig runtime;
   std::filesystem::path output_dir;        // `output.dir`; relative paths are relative to the
                                            // current directory (default: out/<file stem>)
+  bool write_report = true;                // `output.report`: build DIR/report/ (HTML) after the run
   const StageConfig& source() const { return stages.front(); }
 };
 
