@@ -6,7 +6,11 @@
 // cheaper paths; the general signed path serves first layers.
 #include "builtin_rules.h"
 
+#include <atomic>
+#include <cmath>
+
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "lrpflow/lrp/kernels.h"
 
@@ -171,11 +175,16 @@ class GammaRule final : public RuleBase {
       // sn never overlap, so one quotient s serves both: sp + (1 + g) sn = s * (1 or 1 + g),
       // sp - sn = s * (1 or -1).
       at::Tensor p = affine_forward(l, x, k_.w_pos, k_.b_pos);
-      at::Tensor positive = z > 0;
-      at::Tensor den = z + gamma_ * at::where(positive, p, z - p);
-      at::Tensor s = stabilized_divide(c.relevance, den, eps_, &d.near_zero_denominators).masked_fill_(z == 0, 0.0);
-      at::Tensor t = affine_transpose(l, at::where(positive, s, (1.0 + gamma_) * s), x, k_.w);
-      t.add_(affine_transpose(l, at::where(positive, s, -s), x, k_.w_pos), gamma_);
+      at::Tensor for_w, for_w_pos;  // sp + (1 + g) sn and sp - sn
+      if (!fused_gamma_quotients(c.relevance, z, p, d, for_w, for_w_pos)) {
+        at::Tensor positive = z > 0;
+        at::Tensor den = z + gamma_ * at::where(positive, p, z - p);
+        at::Tensor s = stabilized_divide(c.relevance, den, eps_, &d.near_zero_denominators).masked_fill_(z == 0, 0.0);
+        for_w = at::where(positive, s, (1.0 + gamma_) * s);
+        for_w_pos = at::where(positive, s, -s);
+      }
+      at::Tensor t = affine_transpose(l, for_w, x, k_.w);
+      t.add_(affine_transpose(l, for_w_pos, x, k_.w_pos), gamma_);
       return {x * t};
     }
     at::Tensor xp = x.clamp_min(0), xn = x.clamp_max(0);
@@ -190,6 +199,40 @@ class GammaRule final : public RuleBase {
   }
 
  private:
+  // The element-wise part of the non-negative path in one memory pass (it is memory-bound and, at
+  // high resolution, costs as much as a convolution when done op by op). Same float arithmetic as
+  // the op-by-op fallback; false when the tensors are not contiguous-able float32 of one shape.
+  bool fused_gamma_quotients(const at::Tensor& relevance, const at::Tensor& z, const at::Tensor& p, RuleDiagnostics& d,
+                             at::Tensor& for_w, at::Tensor& for_w_pos) const {
+    if (relevance.scalar_type() != at::kFloat || z.scalar_type() != at::kFloat || p.scalar_type() != at::kFloat ||
+        relevance.sizes() != z.sizes() || p.sizes() != z.sizes())
+      return false;
+    const at::Tensor r = relevance.contiguous(), zc = z.contiguous(), pc = p.contiguous();
+    for_w = at::empty_like(zc, at::MemoryFormat::Contiguous);
+    for_w_pos = at::empty_like(zc, at::MemoryFormat::Contiguous);
+    const float* pr = r.data_ptr<float>();
+    const float* pz = zc.data_ptr<float>();
+    const float* pp = pc.data_ptr<float>();
+    float* pa = for_w.data_ptr<float>();
+    float* pb = for_w_pos.data_ptr<float>();
+    const float g = static_cast<float>(gamma_), e = static_cast<float>(eps_), one_plus_g = static_cast<float>(1.0 + gamma_);
+    std::atomic<std::int64_t> near_zero{0};
+    at::parallel_for(0, zc.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+      std::int64_t local = 0;
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float zi = pz[i];
+        const float den = zi + g * (zi > 0.0f ? pp[i] : zi - pp[i]);
+        local += std::fabs(den) < e;
+        const float s = zi == 0.0f ? 0.0f : pr[i] / (den >= 0.0f ? den + e : den - e);
+        pa[i] = zi > 0.0f ? s : one_plus_g * s;
+        pb[i] = zi > 0.0f ? s : -s;
+      }
+      near_zero += local;
+    });
+    d.near_zero_denominators += near_zero.load();
+    return true;
+  }
+
   SplitWeights k_;
   double gamma_, eps_;
   at::Tensor w_hat_, w_low_, b_hat_, b_low_;
