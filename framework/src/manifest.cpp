@@ -48,6 +48,7 @@ std::string manifest_to_json(const Manifest& manifest) {
               {"started_at", r.started_at},       {"finished_at", r.finished_at},
               {"state", r.state},                 {"threads", r.threads},
               {"max_in_flight", r.max_in_flight}, {"items_total", r.items_total}};
+  if (r.shard_count > 1) j["run"]["shard"] = {{"index", r.shard_index}, {"count", r.shard_count}};
   std::vector<const ManifestItem*> items;
   for (const ManifestItem& item : manifest.items) items.push_back(&item);
   std::stable_sort(items.begin(), items.end(), [](const ManifestItem* a, const ManifestItem* b) { return a->index < b->index; });
@@ -94,6 +95,10 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
     m.run.threads = r.value("threads", 0);
     m.run.max_in_flight = r.value("max_in_flight", 0);
     m.run.items_total = r.value("items_total", std::int64_t{0});
+    if (r.contains("shard")) {
+      m.run.shard_index = r.at("shard").value("index", std::int64_t{0});
+      m.run.shard_count = r.at("shard").value("count", std::int64_t{1});
+    }
     for (const json& ji : j.at("items")) {
       ManifestItem item;
       item.id = ji.at("id").get<std::string>();

@@ -8,6 +8,13 @@
 #include <mutex>
 #include <set>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <ATen/Parallel.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
@@ -96,6 +103,37 @@ std::string pipeline_identity(const Pipeline& pipeline) {
   return identity;
 }
 
+// An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run and released by the
+// kernel even when the process dies, so a stale lock file never blocks a later run.
+class RunLock {
+ public:
+  RunLock() = default;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing drops the lock
+  }
+
+  Status acquire(const fs::path& path, const std::string& what) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::error("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      if (error == EWOULDBLOCK) {
+        return Status::error("another lrpflow process is already running " + what + " in " + path.parent_path().string() +
+                             " (" + path.string() + " is locked); wait for it or use another --out");
+      }
+      return Status::error("cannot lock " + path.string() + ": " + std::strerror(error));
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";  // for people looking at the file
+    if (::ftruncate(fd_, 0) == 0) (void)!::write(fd_, pid.data(), pid.size());
+    return Status::ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 // The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
 struct OpenStages {
   std::vector<std::unique_ptr<StageInstance>> instances;
@@ -107,14 +145,28 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   const auto run_start = Clock::now();
   RunReport report;
   report.output_dir = pipeline.output_dir;
-  report.manifest_path = pipeline.output_dir / "manifest.json";
+  const Shard& shard = options.shard;
+  report.shard = shard;
+  report.manifest_path = pipeline.output_dir / shard.manifest_name();
   if (pipeline.stages.empty()) return Status::error("the pipeline has no stages");
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    return Status::error("invalid shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count));
+  }
+  const std::string shard_suffix =
+      shard.is_whole() ? "" : ".shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
 
   std::error_code ec;
   fs::create_directories(pipeline.output_dir, ec);
   if (ec || !fs::is_directory(pipeline.output_dir)) {
     return Status::error("cannot create output directory " + pipeline.output_dir.string() +
                          (ec ? ": " + ec.message() : ""));
+  }
+  RunLock lock;
+  if (Status locked = lock.acquire(pipeline.output_dir / (".lock" + shard_suffix),
+                                   shard.is_whole() ? "this pipeline" : "shard " + std::to_string(shard.index) + "/" +
+                                                                            std::to_string(shard.count));
+      !locked) {
+    return locked;
   }
 
   // 1. The old manifest, for --resume.
@@ -205,15 +257,28 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   manifest.run.state = "running";
   manifest.run.threads = pipeline.runtime.threads;
   manifest.run.max_in_flight = pipeline.runtime.max_in_flight;
-  manifest.run.items_total = static_cast<std::int64_t>(refs.size());
+  // The shard's positions in the whole list; the items keep their whole-list positions as indices.
+  std::vector<std::size_t> positions;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (shard.contains(static_cast<std::int64_t>(i))) positions.push_back(i);
+  }
+  manifest.run.items_total = static_cast<std::int64_t>(positions.size());
+  manifest.run.shard_index = shard.index;
+  manifest.run.shard_count = shard.count;
   report.items_total = manifest.run.items_total;
+  report.all_inputs = refs;
+  if (!shard.is_whole()) {
+    log_info("shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) + " (" + shard.source + "): " +
+             std::to_string(positions.size()) + " of " + std::to_string(refs.size()) + " items, manifest " +
+             report.manifest_path.string());
+  }
 
   struct Pending {
     std::int64_t index;
     const ItemRef* ref;
   };
   std::vector<Pending> to_run;
-  for (std::size_t i = 0; i < refs.size(); ++i) {
+  for (std::size_t i : positions) {
     auto it = previous.find(refs[i].id);
     if (it != previous.end() && it->second.ok && it->second.source == refs[i].source &&
         outputs_exist(it->second, pipeline.output_dir)) {
@@ -226,7 +291,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
   }
   if (options.resume && report.items_skipped > 0) {
-    log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(refs.size()) +
+    log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(positions.size()) +
              " items already done");
   }
   if (Status written = write_manifest(report.manifest_path, manifest); !written) {
@@ -383,6 +448,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   close_ctx.items_failed = report.items_failed;
   close_ctx.interrupted = report.interrupted || report.stopped_on_error;
   close_ctx.run_outputs = &report.run_outputs;
+  close_ctx.shard_suffix = shard_suffix;
   for (std::size_t k = 0; k < stage_count; ++k) {
     Status closed = open.instances[k]->close(close_ctx);
     if (!closed) report.problems.push_back("stage '" + stages[k].id + "' (" + stages[k].type + "): close: " + closed.message());

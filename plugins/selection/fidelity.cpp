@@ -195,17 +195,20 @@ Status FidelityStage::close(const CloseContext& ctx) {
     mse[layer].x.push_back(static_cast<double>(k)), mse[layer].y.push_back(s.mse / s.count);
     smape[layer].x.push_back(static_cast<double>(k)), smape[layer].y.push_back(s.smape / s.count);
   }
+  // A shard writes fidelity_sweep.shard-I-of-N.csv; `lrpflow merge` averages them (weighted by `items`).
+  const std::string csv_name = "fidelity_sweep" + ctx.shard_suffix + ".csv";
+  const std::string plot_name = "fidelity_sweep" + ctx.shard_suffix + ".png";
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
-      ctx.output_dir / "fidelity_sweep.csv",
+      ctx.output_dir / csv_name,
       csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class", "items"}, table)));
   std::vector<Series> mse_lines, smape_lines;
   for (const std::string& layer : order)
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(ctx.output_dir / "fidelity_sweep.png",
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(ctx.output_dir / plot_name,
                                     plot_two_panels("mean MSE", mse_lines, "mean SMAPE (%)", smape_lines)));
   if (ctx.run_outputs) {
-    ctx.run_outputs->push_back({"fidelity_csv", "fidelity_sweep.csv"});
-    ctx.run_outputs->push_back({"fidelity_plot", "fidelity_sweep.png"});
+    ctx.run_outputs->push_back({"fidelity_csv", csv_name});
+    ctx.run_outputs->push_back({"fidelity_plot", plot_name});
   }
   return Status::ok();
 }

@@ -49,14 +49,18 @@ struct StageStats {
 struct ManifestRunInfo {
   std::string pipeline_file;
   std::string pipeline_hash;  // of the pipeline text plus the --set overrides
-  std::string inputs_hash;    // of the source's item list (ids and sources, in order)
+  std::string inputs_hash;    // of the source's whole item list (ids and sources, in order), also in a shard
   std::string lrpflow_version;
   std::string started_at;     // ISO 8601 UTC
   std::string finished_at;    // empty while running
   std::string state;          // "running", "complete", "stopped" (on_error: fail), "interrupted"
   int threads = 0;
   int max_in_flight = 0;
-  std::int64_t items_total = 0;  // inputs listed by the source
+  std::int64_t items_total = 0;  // inputs listed by the source; of a shard: the shard's items
+  // `--shard I/N`: this manifest (manifest.shard-I-of-N.json) records shard I of N. 0 of 1 for a
+  // whole run and for the manifest `lrpflow merge` writes.
+  std::int64_t shard_index = 0;
+  std::int64_t shard_count = 1;
 };
 
 struct Manifest {

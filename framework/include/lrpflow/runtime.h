@@ -21,6 +21,14 @@
 //   6. After the graph drains every stage's close() runs (CloseContext: items_total = inputs listed,
 //      items_ok includes items carried over by --resume), and the manifest is written a last time.
 //
+// Shards (RunOptions::shard, `--shard I/N`): right after enumerate() the run keeps the items whose
+// position k in the whole list has k mod N == I; everything else above then applies to those items
+// only. Item indices stay positions in the whole list, the manifest is DIR/manifest.shard-I-of-N.json
+// (items_total = the shard's items; it records I, N and the hash of the whole input list), --resume
+// reads that file, and close() gets CloseContext::shard_suffix so run-level files do not collide.
+// Several shards may write into one directory at once; a second process of the SAME shard is refused
+// (DIR/.lock.shard-I-of-N is held with flock(2) for the whole run; DIR/.lock for a whole run).
+//
 // The manifest is also rewritten every `manifest_interval_s` seconds during the run.
 // Thread safety: run_pipeline() may be called from any one thread; it blocks until the run ends.
 #pragma once
@@ -34,6 +42,8 @@
 
 #include "lrpflow/manifest.h"
 #include "lrpflow/pipeline.h"
+#include "lrpflow/shard.h"
+#include "lrpflow/stage.h"
 #include "lrpflow/status.h"
 
 namespace lrpflow {
@@ -56,6 +66,8 @@ struct RunOptions {
   // Called after each item, from one thread at a time; keep it quick.
   std::function<void(const RunProgress&)> on_progress;
   double manifest_interval_s = 2.0;
+  // Which part of the inputs this process runs; the default is the whole list.
+  Shard shard;
 };
 
 struct ItemFailure {
@@ -68,7 +80,7 @@ struct ItemFailure {
 struct RunReport {
   std::filesystem::path output_dir;
   std::filesystem::path manifest_path;
-  std::int64_t items_total = 0;    // inputs listed by the source
+  std::int64_t items_total = 0;    // inputs listed by the source (of a shard: the shard's items)
   std::int64_t items_ok = 0;       // processed ok in this run
   std::int64_t items_failed = 0;   // processed with an error in this run
   std::int64_t items_skipped = 0;  // carried over from the old manifest by --resume
@@ -81,6 +93,8 @@ struct RunReport {
   bool stopped_on_error = false;      // on_error: fail and an item failed
   std::int64_t max_in_flight_observed = 0;  // most items between the limiter and the sink at once
   double elapsed_s = 0;
+  std::vector<ItemRef> all_inputs;  // the source's whole list, every shard's items (for `merge --mpi`)
+  Shard shard;
 
   // 0: every item ok; 1: some item failed, the run stopped on an error, or a close()/manifest write
   // failed; 130: interrupted.

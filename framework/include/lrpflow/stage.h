@@ -55,6 +55,11 @@ struct CloseContext {
   std::int64_t items_failed = 0;
   bool interrupted = false;
   std::vector<OutputFile>* run_outputs = nullptr;  // append run-level files here (kind, relative path)
+  // "" for a whole run; ".shard-I-of-N" when the run is one shard of several (`--shard I/N`). Shards
+  // share one output directory, so a stage that writes run-level files puts this in front of their
+  // extension (fidelity_sweep.shard-0-of-4.csv); items_total/ok/failed then count the shard's items
+  // only. `lrpflow merge` combines the shard files (docs/scale-out.md says how).
+  std::string shard_suffix;
 };
 
 // One input the source stage will produce, known before any item is loaded (so that the run can
