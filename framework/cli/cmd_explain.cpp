@@ -36,6 +36,7 @@ struct ExplainArgs {
   std::string cmap = "bwr";
   int threads = 0;
   bool resume = false;
+  ScaleFlags scale;
 };
 
 bool has_extension(const std::string& path, std::initializer_list<const char*> extensions) {
@@ -97,6 +98,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
   cmd->add_option("--cmap", args->cmap, "Heatmap colour map")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Worker threads");
   cmd->add_flag("--resume", args->resume, "Skip inputs already explained in DIR");
+  add_scale_options(*cmd, args->scale);
   cmd->callback([&globals, args] {
     std::string labels_file;
     apply_sidecar(args->model, *args, labels_file);
@@ -186,7 +188,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
     }
     PluginRegistry& registry = globals.registry();
     const PipelineLoad load = load_pipeline(pipeline_file, {}, registry);
-    globals.exit_code = run_loaded_pipeline(load, registry, args->resume);
+    globals.exit_code = run_loaded_pipeline(load, registry, args->resume, args->scale);
   });
 }
 

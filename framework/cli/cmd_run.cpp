@@ -1,4 +1,4 @@
-// `lrpflow run FILE [--set k=v]... [--out DIR] [--threads N] [--max-in-flight N] [--resume]`.
+// `lrpflow run FILE [--set k=v]... [--out DIR] [--threads N] [--max-in-flight N] [--resume] [--shard I/N|auto] [--mpi]`.
 #include <csignal>
 #include <cstdio>
 
@@ -44,6 +44,7 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
     int threads = 0;
     int max_in_flight = 0;
     bool resume = false;
+    ScaleFlags scale;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("FILE", args->file, "Pipeline YAML file")->required();
@@ -58,6 +59,7 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
                       "Items in the graph at once (overrides runtime.max_in_flight)")
           ->type_name("N");
   cmd->add_flag("--resume", args->resume, "Skip items the existing manifest records as done");
+  add_scale_options(*cmd, args->scale);
   cmd->callback([&globals, args, threads, max_in_flight] {
     std::vector<Override> overrides;
     for (const std::string& set : args->sets) {
@@ -80,14 +82,44 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
     if (!args->out.empty()) overrides.push_back({"output.dir", args->out, "--out " + args->out, true});
 
     PluginRegistry& registry = globals.registry();
-    globals.exit_code = run_loaded_pipeline(load_pipeline(args->file, overrides, registry), registry, args->resume);
+    globals.exit_code = run_loaded_pipeline(load_pipeline(args->file, overrides, registry), registry, args->resume, args->scale);
   });
 }
 
-int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume) {
+void add_scale_options(CLI::App& cmd, ScaleFlags& flags) {
+  cmd.add_option("--shard", flags.shard,
+                 "Run only shard I of N (0-based; items at positions k with k mod N == I); auto: I and N from "
+                 "Slurm, Kubernetes, Open MPI or PMI; auto/N: I from there, N given")
+      ->type_name("I/N|auto|auto/N");
+  cmd.add_flag("--mpi", flags.mpi, "Under mpirun: one shard per rank, rank 0 merges (needs a build with MPI)");
+}
+
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume, const ScaleFlags& scale) {
+  Shard shard;
+  if (scale.mpi && !scale.shard.empty()) {
+    log_error("--mpi and --shard exclude each other: under --mpi the shard is the MPI rank");
+    return kExitInvalid;
+  }
+  if (!scale.shard.empty()) {
+    auto parsed = parse_shard(scale.shard);
+    if (!parsed) {
+      log_error(parsed.status().message());
+      return kExitInvalid;
+    }
+    shard = parsed.value();
+    if (scale.shard.rfind("auto", 0) == 0) {
+      log_info("--shard " + scale.shard + ": shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
+               " from " + shard.source);
+    }
+  }
   for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
   if (!load.ok()) return kExitInvalid;
-  const Pipeline& pipeline = *load.pipeline;
+  if (scale.mpi) return run_mpi(*load.pipeline, registry, resume);
+  return run_pipeline_shard(*load.pipeline, registry, resume, shard, nullptr);
+}
+
+int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
+                       std::optional<RunReport>* report_out) {
   log_info("running " + pipeline.file.string() + " with " + std::to_string(pipeline.runtime.threads) +
            (pipeline.runtime.threads == 1 ? " thread" : " threads") + ", output in " + pipeline.output_dir.string());
 
@@ -97,15 +129,20 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool
   options.resume = resume;
   options.stop_requested = &g_stop_requested;
   options.on_progress = [&display](const RunProgress& p) { display.update(p); };
+  options.shard = shard;
   auto report = run_pipeline(pipeline, registry, options);
   display.finish();
   if (!report) {
     log_error(report.status().message());
     return g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
   }
+  if (report_out) *report_out = report.value();
   print_run_summary(report.value());
   int exit_code = report.value().exit_code();
-  if (pipeline.write_report) {
+  if (pipeline.write_report && !shard.is_whole()) {
+    log_info("report: not built for one shard; `lrpflow merge " + report.value().output_dir.string() +
+             "` builds it over all shards");
+  } else if (pipeline.write_report) {
     // The report is built from the manifest just written, so it shows exactly what the run recorded.
     auto manifest = read_manifest(report.value().manifest_path);
     Status written = manifest ? write_report(report.value().output_dir, manifest.value()) : manifest.status();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/runtime.h"
+#include "lrpflow/shard.h"
 
 namespace lrpflow::cli {
 
@@ -36,11 +39,26 @@ struct CliGlobals {
   std::unique_ptr<PluginRegistry> registry_;
 };
 
+// `--shard I/N|auto|auto/N` and `--mpi` of `run` and `explain` (docs/scale-out.md).
+struct ScaleFlags {
+  std::string shard;  // empty: the whole input list
+  bool mpi = false;   // one shard per MPI rank, rank 0 merges
+};
+void add_scale_options(CLI::App& cmd, ScaleFlags& flags);
+
 // Runs a loaded pipeline the way `lrpflow run` does: prints the diagnostics (and returns
 // kExitInvalid) when it is invalid; otherwise installs the SIGINT/SIGTERM handlers, shows progress,
 // runs, prints the summary and returns the run's exit code. For commands that build a pipeline
-// themselves (explain).
-int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume);
+// themselves (explain). A bad --shard value, or --mpi without MPI support, is kExitInvalid.
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume, const ScaleFlags& scale = {});
+
+// Runs one shard (or the whole list) of a valid pipeline: progress, summary, and the HTML report
+// for a whole run only. `report_out` (may be null) receives the run's report when it started.
+int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
+                       std::optional<RunReport>* report_out);
+
+// `--mpi` (cmd_mpi.cpp): shard = rank/size; rank 0 merges after every rank reported its status.
+int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, bool resume);
 
 void add_plugins_command(CLI::App& app, CliGlobals& globals);
 void add_inspect_command(CLI::App& app, CliGlobals& globals);
@@ -49,5 +67,6 @@ void add_run_command(CLI::App& app, CliGlobals& globals);
 void add_report_command(CLI::App& app, CliGlobals& globals);
 void add_model_info_command(CLI::App& app, CliGlobals& globals);
 void add_explain_command(CLI::App& app, CliGlobals& globals);
+void add_merge_command(CLI::App& app, CliGlobals& globals);
 
 }  // namespace lrpflow::cli

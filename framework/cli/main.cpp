@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   add_report_command(app, globals);
   add_model_info_command(app, globals);
   add_explain_command(app, globals);
+  add_merge_command(app, globals);
 
   try {
     app.parse(argc, argv);

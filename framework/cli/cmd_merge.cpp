@@ -1,0 +1,365 @@
+// `lrpflow merge DIR [--count N]`: combines the shard manifests of a sharded run into
+// DIR/manifest.json, merges the run-level CSVs and builds the HTML report (see merge.h and
+// docs/scale-out.md).
+#include "merge.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "lrpflow/files.h"
+#include "lrpflow/log.h"
+#include "lrpflow/report.h"
+
+namespace lrpflow::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shard_name(std::int64_t index, std::int64_t count) {
+  return std::to_string(index) + "/" + std::to_string(count);
+}
+
+std::string shard_suffix(std::int64_t index, std::int64_t count) {
+  return ".shard-" + std::to_string(index) + "-of-" + std::to_string(count);
+}
+
+// Run-level CSVs whose rows are means over items, by output kind: the columns that identify a row.
+// Every other column except `items` is a mean and is combined weighted by `items`.
+const std::map<std::string, std::vector<std::string>>& mean_csv_keys() {
+  static const std::map<std::string, std::vector<std::string>> keys = {
+      {"fidelity_csv", {"layer", "selector", "k", "n"}},
+  };
+  return keys;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) fields.push_back(field);
+  if (!line.empty() && line.back() == ',') fields.emplace_back();
+  return fields;
+}
+
+// One CSV from the shards' CSVs: rows matched on `keys`, value columns averaged weighted by `items`.
+Result<std::string> merge_mean_csv(const std::vector<fs::path>& files, const std::vector<std::string>& keys) {
+  std::vector<std::string> header;
+  std::vector<std::size_t> key_columns;
+  std::vector<std::size_t> value_columns;
+  std::size_t items_column = 0;
+  struct Row {
+    std::vector<std::string> key;
+    std::vector<double> weighted_sums;
+    double items = 0;
+  };
+  std::vector<Row> rows;
+  std::map<std::vector<std::string>, std::size_t> row_of;
+  for (const fs::path& file : files) {
+    auto text = read_file(file);
+    if (!text) return text.status();
+    std::istringstream in(text.value());
+    std::string line;
+    if (!std::getline(in, line)) return Status::error(file.string() + ": empty CSV (expected a header line)");
+    const std::vector<std::string> this_header = split_csv_line(line);
+    if (header.empty()) {
+      header = this_header;
+      for (const std::string& key : keys) {
+        auto it = std::find(header.begin(), header.end(), key);
+        if (it == header.end()) return Status::error(file.string() + ": no column '" + key + "' to match rows on");
+        key_columns.push_back(static_cast<std::size_t>(it - header.begin()));
+      }
+      auto items = std::find(header.begin(), header.end(), "items");
+      if (items == header.end()) return Status::error(file.string() + ": no 'items' column to weight the means with");
+      items_column = static_cast<std::size_t>(items - header.begin());
+      for (std::size_t c = 0; c < header.size(); ++c) {
+        if (c != items_column && std::find(key_columns.begin(), key_columns.end(), c) == key_columns.end()) {
+          value_columns.push_back(c);
+        }
+      }
+    } else if (this_header != header) {
+      return Status::error(file.string() + ": its columns differ from " + files.front().string() + "'s");
+    }
+    int line_number = 1;
+    while (std::getline(in, line)) {
+      ++line_number;
+      if (line.empty()) continue;
+      const std::vector<std::string> fields = split_csv_line(line);
+      if (fields.size() != header.size()) {
+        return Status::error(file.string() + ":" + std::to_string(line_number) + ": " + std::to_string(fields.size()) +
+                             " fields, the header has " + std::to_string(header.size()));
+      }
+      std::vector<std::string> key;
+      for (std::size_t c : key_columns) key.push_back(fields[c]);
+      auto [it, inserted] = row_of.emplace(key, rows.size());
+      if (inserted) rows.push_back({key, std::vector<double>(value_columns.size(), 0.0), 0});
+      Row& row = rows[it->second];
+      try {
+        const double items = std::stod(fields[items_column]);
+        for (std::size_t v = 0; v < value_columns.size(); ++v) row.weighted_sums[v] += std::stod(fields[value_columns[v]]) * items;
+        row.items += items;
+      } catch (const std::exception&) {
+        return Status::error(file.string() + ":" + std::to_string(line_number) + ": a value or items field is not a number");
+      }
+    }
+  }
+  std::string out;
+  for (std::size_t c = 0; c < header.size(); ++c) out += (c ? "," : "") + header[c];
+  out += "\n";
+  for (const Row& row : rows) {
+    std::vector<std::string> fields(header.size());
+    for (std::size_t k = 0; k < key_columns.size(); ++k) fields[key_columns[k]] = row.key[k];
+    for (std::size_t v = 0; v < value_columns.size(); ++v) {
+      fields[value_columns[v]] = fmt::format("{:.9g}", row.items > 0 ? row.weighted_sums[v] / row.items : 0.0);
+    }
+    fields[items_column] = fmt::format("{:g}", row.items);
+    for (std::size_t c = 0; c < fields.size(); ++c) out += (c ? "," : "") + fields[c];
+    out += "\n";
+  }
+  return out;
+}
+
+// "fidelity_sweep.shard-1-of-4.csv" -> "fidelity_sweep.csv".
+std::string without_suffix(std::string path, const std::string& suffix) {
+  const auto at = path.find(suffix);
+  if (at != std::string::npos) path.erase(at, suffix.size());
+  return path;
+}
+
+}  // namespace
+
+Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::error(dir.string() + " is not a directory");
+
+  // The shard manifests present, by count then index.
+  static const std::regex shard_file(R"(manifest\.shard-(\d{1,9})-of-(\d{1,9})\.json)");
+  std::map<std::int64_t, std::map<std::int64_t, fs::path>> found;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, m, shard_file)) found[std::stoll(m[2])][std::stoll(m[1])] = entry.path();
+  }
+  if (ec) return Status::error("cannot list " + dir.string() + ": " + ec.message());
+  std::int64_t count = options.shard_count;
+  if (count == 0) {
+    if (found.empty()) {
+      return Status::error(dir.string() + " holds no shard manifests (manifest.shard-I-of-N.json): run the shards with "
+                           "--shard I/N first");
+    }
+    if (found.size() > 1) {
+      std::string counts;
+      for (const auto& [n, files] : found) counts += (counts.empty() ? "" : ", ") + std::to_string(n);
+      return Status::error(dir.string() + " mixes shard manifests of runs with different shard counts (" + counts +
+                           "): pass --count N to merge one of them, or remove the stale manifests");
+    }
+    count = found.begin()->first;
+  }
+  MergeResult result;
+  for (const auto& [n, files] : found) {
+    if (n != count) {
+      result.warnings.push_back("ignored " + std::to_string(files.size()) + " manifest(s) of a run with " +
+                                std::to_string(n) + " shards");
+    }
+  }
+  const std::map<std::int64_t, fs::path> none;
+  const std::map<std::int64_t, fs::path>& files = found.count(count) ? found.at(count) : none;
+
+  // Every shard present and complete, or (under --mpi) recorded as failed.
+  std::map<std::int64_t, Manifest> shards;             // complete shards
+  std::map<std::int64_t, std::string> failed;          // shard -> why
+  std::map<std::int64_t, Manifest> partial;            // failed shards with a readable manifest
+  for (std::int64_t i = 0; i < count; ++i) {
+    const fs::path path = dir / ("manifest" + shard_suffix(i, count) + ".json");
+    std::string problem;
+    if (!files.count(i)) {
+      problem = "shard " + shard_name(i, count) + " is missing (no " + path.string() + ")";
+    } else {
+      auto manifest = read_manifest(path);
+      if (!manifest) {
+        problem = "shard " + shard_name(i, count) + ": " + manifest.status().message();
+      } else if (manifest.value().run.shard_index != i || manifest.value().run.shard_count != count) {
+        problem = path.string() + " records shard " + shard_name(manifest.value().run.shard_index, manifest.value().run.shard_count) +
+                  ", not " + shard_name(i, count);
+      } else if (manifest.value().run.state != "complete") {
+        problem = "shard " + shard_name(i, count) + " is not complete (" + path.string() + " has state '" +
+                  manifest.value().run.state + "'); rerun it with --shard " + shard_name(i, count) + " --resume";
+        partial[i] = manifest.value();
+      } else {
+        shards[i] = std::move(manifest.value());
+      }
+    }
+    if (problem.empty()) continue;
+    if (!options.tolerate_failed_shards) return Status::error(problem);
+    auto reported = options.shard_failures.find(i);
+    failed[i] = reported != options.shard_failures.end() ? reported->second : problem;
+  }
+
+  // One pipeline, one input list.
+  const Manifest* reference = nullptr;
+  std::int64_t reference_index = 0;
+  auto check_same_run = [&](std::int64_t i, const Manifest& m) -> Status {
+    if (!reference) {
+      reference = &m, reference_index = i;
+      return Status::ok();
+    }
+    const std::string a = (dir / ("manifest" + shard_suffix(reference_index, count) + ".json")).string();
+    const std::string b = (dir / ("manifest" + shard_suffix(i, count) + ".json")).string();
+    if (m.run.pipeline_hash != reference->run.pipeline_hash) {
+      return Status::error(a + " and " + b + " come from different pipelines (pipeline hash " + reference->run.pipeline_hash +
+                           " vs " + m.run.pipeline_hash + "): a mixed set of shards");
+    }
+    if (m.run.inputs_hash != reference->run.inputs_hash) {
+      return Status::error(a + " and " + b + " come from different input lists (inputs hash " + reference->run.inputs_hash +
+                           " vs " + m.run.inputs_hash + "): a mixed set of shards");
+    }
+    return Status::ok();
+  };
+  for (const auto& [i, m] : shards) LRPFLOW_RETURN_IF_ERROR(check_same_run(i, m));
+  for (const auto& [i, m] : partial) LRPFLOW_RETURN_IF_ERROR(check_same_run(i, m));
+  if (!reference && options.all_inputs.empty()) {
+    return Status::error("no shard of " + std::to_string(count) + " finished, and the input list is unknown: nothing to merge");
+  }
+
+  Manifest& merged = result.manifest;
+  if (reference) merged.run = reference->run;
+  merged.run.shard_index = 0;
+  merged.run.shard_count = 1;
+  merged.run.state = "complete";
+  merged.run.items_total = 0;
+  std::set<std::string> seen_ids;
+  auto add_item = [&](const ManifestItem& item, std::int64_t i) -> Status {
+    if (!seen_ids.insert(item.id).second) {
+      return Status::error("item '" + item.id + "' is recorded by two shards (the second: " + shard_name(i, count) + ")");
+    }
+    if (!item.ok) ++result.items_failed;
+    merged.items.push_back(item);
+    return Status::ok();
+  };
+  for (const auto& [i, m] : shards) {
+    for (const ManifestItem& item : m.items) LRPFLOW_RETURN_IF_ERROR(add_item(item, i));
+    merged.run.items_total += m.run.items_total;
+    if (merged.run.started_at.empty() || (!m.run.started_at.empty() && m.run.started_at < merged.run.started_at)) {
+      merged.run.started_at = m.run.started_at;
+    }
+    merged.run.finished_at = std::max(merged.run.finished_at, m.run.finished_at);
+  }
+  // Failed shards: what they recorded, and an error for each of their other items.
+  for (const auto& [i, why] : failed) {
+    std::set<std::string> recorded;
+    if (partial.count(i)) {
+      for (const ManifestItem& item : partial.at(i).items) {
+        LRPFLOW_RETURN_IF_ERROR(add_item(item, i));
+        recorded.insert(item.id);
+      }
+    }
+    std::int64_t shard_items = 0;
+    for (std::size_t k = 0; k < options.all_inputs.size(); ++k) {
+      if (static_cast<std::int64_t>(k) % count != i) continue;
+      ++shard_items;
+      const ItemRef& ref = options.all_inputs[k];
+      if (recorded.count(ref.id)) continue;
+      ManifestItem item;
+      item.id = ref.id;
+      item.source = ref.source;
+      item.index = static_cast<std::int64_t>(k);
+      item.ok = false;
+      item.error = ItemError{"rank " + std::to_string(i), "rank " + std::to_string(i) + " failed: " + why};
+      LRPFLOW_RETURN_IF_ERROR(add_item(item, i));
+    }
+    merged.run.items_total += shard_items;
+    result.warnings.push_back("shard " + shard_name(i, count) + " failed (" + why + "): its " + std::to_string(shard_items) +
+                              " items are recorded as errors unless it finished them");
+  }
+  if (!failed.empty()) merged.run.state = "stopped";
+  if (merged.run.finished_at.empty()) merged.run.finished_at = utc_timestamp();
+
+  // Stage timings: counts add up, means weighted by count, p95 the largest shard p95 (an upper bound).
+  std::vector<StageStats>& stages = merged.stages;
+  for (const auto& [i, m] : shards) {
+    for (const StageStats& s : m.stages) {
+      auto it = std::find_if(stages.begin(), stages.end(), [&](const StageStats& t) { return t.id == s.id; });
+      if (it == stages.end()) {
+        stages.push_back(s);
+        continue;
+      }
+      const std::int64_t total = it->count + s.count;
+      it->mean_ms = total > 0 ? (it->mean_ms * static_cast<double>(it->count) + s.mean_ms * static_cast<double>(s.count)) /
+                                    static_cast<double>(total)
+                              : 0.0;
+      it->p95_ms = std::max(it->p95_ms, s.p95_ms);
+      it->count = total;
+    }
+  }
+
+  // Run-level files: mean CSVs combined into one file, the rest listed as the shards wrote them.
+  std::map<std::string, std::map<std::string, std::vector<fs::path>>> mean_csvs;  // kind -> merged path -> shard files
+  std::vector<std::string> kind_order;
+  for (const auto& [i, m] : shards) {
+    const std::string suffix = shard_suffix(i, count);
+    for (const OutputFile& file : m.run_outputs) {
+      if (mean_csv_keys().count(file.kind) && file.path.find(suffix) != std::string::npos) {
+        if (!mean_csvs.count(file.kind)) kind_order.push_back(file.kind);
+        mean_csvs[file.kind][without_suffix(file.path, suffix)].push_back(dir / file.path);
+      } else {
+        merged.run_outputs.push_back(file);
+      }
+    }
+  }
+  for (const std::string& kind : kind_order) {
+    for (const auto& [path, parts] : mean_csvs.at(kind)) {
+      auto text = merge_mean_csv(parts, mean_csv_keys().at(kind));
+      if (!text) return Status::error("merging the " + kind + " files into " + (dir / path).string() + ": " + text.status().message());
+      LRPFLOW_RETURN_IF_ERROR(write_file_atomic(dir / path, text.value()));
+      merged.run_outputs.push_back({kind, path});
+    }
+  }
+
+  LRPFLOW_RETURN_IF_ERROR(write_manifest(dir / "manifest.json", merged));
+  return result;
+}
+
+void add_merge_command(CLI::App& app, CliGlobals& globals) {
+  CLI::App* cmd = app.add_subcommand("merge", "Combine the shard manifests in DIR into DIR/manifest.json and build the report");
+  struct Args {
+    std::string dir;
+    std::int64_t count = 0;
+    bool report = true;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("DIR", args->dir, "The output directory the shards wrote into")->required();
+  cmd->add_option("--count", args->count, "Number of shards to expect (default: from the manifests found)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("!--no-report", args->report, "Do not build the HTML report");
+  cmd->callback([&globals, args] {
+    const fs::path dir(args->dir);
+    MergeOptions options;
+    options.shard_count = args->count;
+    auto merged = merge_shards(dir, options);
+    if (!merged) {
+      log_error("merge: " + merged.status().message());
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    for (const std::string& warning : merged.value().warnings) log_warn("merge: " + warning);
+    const Manifest& manifest = merged.value().manifest;
+    log_info("merged " + std::to_string(manifest.items.size()) + " items (" + std::to_string(merged.value().items_failed) +
+             " failed) into " + (dir / "manifest.json").string());
+    globals.exit_code = merged.value().items_failed > 0 ? kExitItemsFailed : kExitOk;
+    if (args->report) {
+      if (Status written = write_report(dir, manifest); !written) {
+        log_error("report: " + written.message());
+        globals.exit_code = std::max(globals.exit_code, kExitItemsFailed);
+      } else {
+        log_info("report: " + (dir / "report" / "index.html").string());
+      }
+    }
+  });
+}
+
+}  // namespace lrpflow::cli
