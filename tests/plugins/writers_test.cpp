@@ -87,6 +87,34 @@ TEST(NpyWriter, OutputPathThatIsADirectoryOrOutputDirThatIsAFileIsAnItemError) {
   EXPECT_TRUE(testing::temporaries_in(dir.path()).empty());
 }
 
+TEST(NpyWriter, ShapeLikeWritesInTheShapeTheLoaderRecorded) {
+  TempDir dir;
+  // npy_loader adds a batch dimension to a CxHxW file and records the file's shape in input_shape.
+  ASSERT_TRUE(write_npy(dir / "in/x.npy", at::arange(12, at::kFloat).reshape({3, 2, 2})));
+  auto loader = open_stage("npy_loader", {{"path", std::string("in")}}, dir.path());
+  ASSERT_TRUE(loader.open_status) << loader.open_status.message();
+  auto refs = loader->enumerate();
+  ASSERT_TRUE(refs);
+  Item item(0, refs.value()[0].id, refs.value()[0].source);
+  ASSERT_TRUE(loader->process(item));
+  ASSERT_EQ(item.tensor("input").value().sizes(), (std::vector<std::int64_t>{1, 3, 2, 2}));
+
+  auto writer = open_stage("npy_writer", {{"slot", std::string("input")}, {"shape_like", std::string("input_shape")}},
+                           dir.path(), dir / "out");
+  ASSERT_TRUE(writer.open_status) << writer.open_status.message();
+  ASSERT_TRUE(writer->process(item));
+  auto back = read_npy(dir / "out/x.input.npy");
+  ASSERT_TRUE(back) << back.status().message();
+  EXPECT_EQ(back.value().sizes(), (std::vector<std::int64_t>{3, 2, 2}));
+  EXPECT_FLOAT_EQ(back.value()[2][1][0].item<float>(), 10.0f);
+
+  // A shape that does not fit the slot's values is an item error naming both slots.
+  item.set("input_shape", at::tensor({std::int64_t{5}}, at::kLong));
+  const Status mismatch = writer->process(item);
+  ASSERT_FALSE(mismatch);
+  EXPECT_NE(mismatch.message().find("'input_shape'"), std::string::npos) << mismatch.message();
+}
+
 TEST(PngWriter, WritesImagesAndTensorsAsPng) {
   TempDir dir;
   auto stage = open_stage("png_writer", {{"slot", std::string("heatmap")}, {"kind", std::string("overlay")}},
