@@ -29,7 +29,8 @@ cv::Mat plot_curves(const std::string& title, const std::string& y_label, const 
   const cv::Scalar black(0, 0, 0), grey(200, 200, 200);
   const int font = cv::FONT_HERSHEY_SIMPLEX;
   for (int tick = 0; tick <= 4; ++tick) {
-    const double value = lo + (hi - lo) * tick / 4.0;
+    double value = lo + (hi - lo) * tick / 4.0;
+    if (std::abs(value) < 1e-3 * (hi - lo)) value = 0;  // print 0, not -4.6e-05
     const cv::Point at = to_px(0, value);
     cv::line(canvas, at, cv::Point(left + plot_w, at.y), grey, 1);
     cv::putText(canvas, fmt::format("{:.3g}", value), cv::Point(4, at.y + 4), font, 0.4, black, 1, cv::LINE_AA);
@@ -44,7 +45,11 @@ cv::Mat plot_curves(const std::string& title, const std::string& y_label, const 
   cv::rectangle(canvas, cv::Point(left, top), cv::Point(left + plot_w, top + plot_h), black, 1);
   cv::putText(canvas, title, cv::Point(left, 25), font, 0.55, black, 1, cv::LINE_AA);
   cv::putText(canvas, "perturbation step", cv::Point(left + plot_w / 2 - 60, height - 10), font, 0.45, black, 1, cv::LINE_AA);
-  cv::putText(canvas, y_label, cv::Point(left + 4, top + 14), font, 0.4, cv::Scalar(90, 90, 90), 1, cv::LINE_AA);
+  cv::putText(canvas, y_label, cv::Point(4, top - 8), font, 0.4, cv::Scalar(90, 90, 90), 1, cv::LINE_AA);
+  // Legend on a white box so that curves passing under it stay readable around it.
+  cv::rectangle(canvas, cv::Point(left + plot_w - 136, top + 6),
+                cv::Point(left + plot_w - 4, top + 12 + 18 * static_cast<int>(curves.size())), cv::Scalar(255, 255, 255),
+                cv::FILLED);
   static const cv::Scalar palette[] = {{40, 40, 220}, {200, 90, 30}, {120, 120, 120}, {40, 160, 40}, {160, 40, 160}};
   for (size_t i = 0; i < curves.size(); ++i) {
     const cv::Scalar color = palette[i % 5];
