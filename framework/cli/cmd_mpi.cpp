@@ -58,10 +58,11 @@ int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, bool resume) {
 
   std::optional<RunReport> report;
   RankOutcome mine;
-  mine.exit_code = run_pipeline_shard(pipeline, registry, resume, shard, &report);
+  std::string start_error;
+  mine.exit_code = run_pipeline_shard(pipeline, registry, resume, shard, &report, &start_error);
   std::string why;
   if (!report) {
-    why = "the run did not start (exit code " + std::to_string(mine.exit_code) + "; see rank " + std::to_string(rank) + "'s log)";
+    why = "the run did not start: " + start_error;
   } else if (report->interrupted) {
     why = "interrupted";
   } else if (!report->problems.empty()) {

@@ -119,7 +119,7 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool
 }
 
 int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
-                       std::optional<RunReport>* report_out) {
+                       std::optional<RunReport>* report_out, std::string* start_error) {
   log_info("running " + pipeline.file.string() + " with " + std::to_string(pipeline.runtime.threads) +
            (pipeline.runtime.threads == 1 ? " thread" : " threads") + ", output in " + pipeline.output_dir.string());
 
@@ -134,6 +134,7 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool 
   display.finish();
   if (!report) {
     log_error(report.status().message());
+    if (start_error) *start_error = report.status().message();
     return g_stop_requested.load() ? kExitInterrupted : kExitInvalid;
   }
   if (report_out) *report_out = report.value();

@@ -53,9 +53,10 @@ void add_scale_options(CLI::App& cmd, ScaleFlags& flags);
 int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume, const ScaleFlags& scale = {});
 
 // Runs one shard (or the whole list) of a valid pipeline: progress, summary, and the HTML report
-// for a whole run only. `report_out` (may be null) receives the run's report when it started.
+// for a whole run only. `report_out` (may be null) receives the run's report when it started,
+// `start_error` (may be null) why it did not.
 int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
-                       std::optional<RunReport>* report_out);
+                       std::optional<RunReport>* report_out, std::string* start_error = nullptr);
 
 // `--mpi` (cmd_mpi.cpp): shard = rank/size; rank 0 merges after every rank reported its status.
 int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, bool resume);
