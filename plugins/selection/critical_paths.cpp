@@ -67,13 +67,22 @@ Status CriticalPathsStage::process(Item& item) {
     graph.layers.push_back(std::move(g));
   }
 
-  // Relevance each lower neuron receives from one upper neuron alone: propagate with only that
-  // upper neuron's relevance kept, and read the lower layer's output relevance.
+  // Relevance each lower neuron receives from one upper neuron alone: start at the upper layer with
+  // only that neuron's relevance, and stop as soon as the lower layer's output relevance is known.
   at::NoGradGuard no_grad;
   auto conditional = [&](const std::string& at_layer, std::int64_t neuron, const std::string& read_layer) -> Result<lrp::Explanation> {
+    auto it = full.layer_output_relevance.find(at_layer);
+    if (it == full.layer_output_relevance.end())
+      return Status::error("no relevance kept at layer '" + at_layer + "' (add it to the lrp stage's keep_layers)");
+    at::Tensor only = at::zeros_like(it->second);
+    only.select(1, neuron).copy_(it->second.select(1, neuron));
     lrp::ExplainOptions options;
-    options.masks = {{at_layer, {neuron}}};
-    if (!read_layer.empty()) options.keep_output_relevance = {read_layer};
+    options.resume_at = at_layer;
+    options.resume_relevance = only;
+    if (!read_layer.empty()) {
+      options.keep_output_relevance = {read_layer};
+      options.stop_at = read_layer;
+    }
     options.diagnostics = false;
     return engine_->propagate(*acts.value(), full.start_relevance, options);
   };

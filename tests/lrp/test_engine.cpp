@@ -85,6 +85,54 @@ TEST(Engine, MasksSelectNeuronsAndRelevanceIsLinearInThem) {
   EXPECT_FALSE(engine.explain(input, targets, bad));
 }
 
+TEST(Engine, ResumeAndStopGiveTheMaskedRelevanceWithoutTheLayersAboveOrBelow) {
+  // In a sequential model, starting at a layer with its masked output relevance is the same as
+  // masking there during a full pass; stopping at a lower layer reads that layer's share only.
+  auto model = load_fixture_model("vgg16_narrow", "scripted");
+  ASSERT_TRUE(model);
+  const at::Tensor input = load_case("vgg16_narrow").at("input");
+  Engine engine(bind_ruleset("epsilon_plus_flat", model.value()));
+  const std::vector<int64_t> targets{3, 7};
+  const std::string upper = "features.21", lower = "features.12";
+  ExplainOptions keep_all;
+  keep_all.keep_output_relevance = {"*"};
+  auto full = engine.explain(input, targets, keep_all);
+  ASSERT_TRUE(full) << full.status().message();
+
+  ExplainOptions masked;
+  masked.masks.push_back({upper, {5}});
+  masked.keep_output_relevance = {lower};
+  auto reference = engine.explain(input, targets, masked);
+  ASSERT_TRUE(reference);
+
+  at::Tensor only_5 = at::zeros_like(full.value().layer_output_relevance.at(upper));
+  only_5.select(1, 5).copy_(full.value().layer_output_relevance.at(upper).select(1, 5));
+  ExplainOptions resumed;
+  resumed.resume_at = upper;
+  resumed.resume_relevance = only_5;
+  auto to_input = engine.explain(input, targets, resumed);
+  ASSERT_TRUE(to_input) << to_input.status().message();
+  EXPECT_LE(relative_deviation(to_input.value().input_relevance, reference.value().input_relevance), 1e-6);
+
+  resumed.stop_at = lower;
+  resumed.keep_output_relevance = {lower};
+  auto stopped = engine.explain(input, targets, resumed);
+  ASSERT_TRUE(stopped) << stopped.status().message();
+  EXPECT_FALSE(stopped.value().input_relevance.defined());
+  EXPECT_LE(relative_deviation(stopped.value().layer_output_relevance.at(lower),
+                               reference.value().layer_output_relevance.at(lower)), 1e-6);
+
+  ExplainOptions wrong_shape;
+  wrong_shape.resume_at = upper;
+  wrong_shape.resume_relevance = at::zeros({1});
+  EXPECT_FALSE(engine.explain(input, targets, wrong_shape));
+  ExplainOptions upside_down;
+  upside_down.resume_at = lower;
+  upside_down.resume_relevance = at::zeros_like(full.value().layer_output_relevance.at(lower));
+  upside_down.stop_at = upper;
+  EXPECT_FALSE(engine.explain(input, targets, upside_down));
+}
+
 TEST(Engine, TargetErrorsAndNonFiniteInput) {
   auto model = load_fixture_model("tiny_cnn", "scripted");
   ASSERT_TRUE(model);

@@ -97,12 +97,30 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
   result.start_relevance = start;
   const int n = m.size();
   std::vector<at::Tensor> relevance(n);
-  relevance[n - 1] = start;
+  int first = n - 1;
+  if (!options.resume_at.empty()) {
+    first = m.find(options.resume_at);
+    if (first < 0) return check_names(m, {options.resume_at}, "resume_at");
+    if (!options.resume_relevance.defined() || options.resume_relevance.sizes() != acts.outputs[first].sizes())
+      return Status::error("resume_at '" + options.resume_at + "': the relevance must have the layer's output shape " +
+                           shape_text(acts.outputs[first].sizes()));
+    relevance[first] = options.resume_relevance;
+  } else {
+    relevance[n - 1] = start;
+  }
+  int last = 0;
+  if (!options.stop_at.empty()) {
+    last = m.find(options.stop_at);
+    if (last < 0) return check_names(m, {options.stop_at}, "stop_at");
+    if (last > first) return Status::error("stop_at '" + options.stop_at + "' lies above resume_at '" + options.resume_at + "'");
+  }
   at::Tensor input_relevance;
 
-  for (int i = n - 1; i >= 0; --i) {
+  for (int i = first; i >= last; --i) {
     const Layer& layer = m.layer(i);
     const BoundLayerRule& bound = rules_->for_layer(i);
+    // Resuming below the top, a layer no relevance reaches hands nothing down: skip it.
+    if (!relevance[i].defined() && first != n - 1) continue;
     at::Tensor r = relevance[i].defined() ? relevance[i] : at::zeros_like(acts.outputs[i]);
     relevance[i] = at::Tensor();  // release as we go
     auto mask_it = masks.find(i);
@@ -120,6 +138,7 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
       r = r * keep.view(view);
     }
     if (wanted(options.keep_output_relevance, layer.name)) result.layer_output_relevance[layer.name] = r;
+    if (!options.stop_at.empty() && i == last) break;
 
     std::vector<at::Tensor> inputs = acts.inputs_of(m, i);
     RuleContext ctx{layer, inputs, acts.outputs[i], r,
@@ -174,7 +193,8 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
       slot = slot.defined() ? slot + handed[k] : handed[k];
     }
   }
-  result.input_relevance = input_relevance.defined() ? input_relevance : at::zeros_like(acts.input);
+  if (options.stop_at.empty())
+    result.input_relevance = input_relevance.defined() ? input_relevance : at::zeros_like(acts.input);
   return result;
 }
 

@@ -43,6 +43,15 @@ struct ExplainOptions {
   // Layers whose output relevance (after merging all consumers, after masking) to keep; "*": all.
   std::vector<std::string> keep_output_relevance;
   std::vector<RelevanceMask> masks;
+  // Conditional relevance without redoing the layers above: start at `resume_at`'s output with
+  // `resume_relevance` (its shape) as the only relevance in the graph. Relevance that bypasses that
+  // layer (a residual shortcut around it) is then zero, as "the relevance coming from these neurons
+  // alone" requires.
+  std::string resume_at;
+  at::Tensor resume_relevance;
+  // Stop once this layer's output relevance is known: neither its rule nor any layer below runs,
+  // and input_relevance stays undefined. For reading one layer's conditional relevance cheaply.
+  std::string stop_at;
   // Per-layer sums and near-zero counts (costs one reduction per layer).
   bool diagnostics = true;
 };
