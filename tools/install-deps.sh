@@ -11,7 +11,14 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist
   graphviz libgraphviz-dev
-  python3-torch
+  python3-torch python3-torchvision
+  # report test: headless Chromium driven through chromedriver
+  chromium chromium-driver
+  # photos for pipelines/vgg16.yaml and resnet50.yaml
+  darknet
+  # scale-out tests: a one-node Slurm cluster and Open MPI
+  slurmctld slurmd slurm-client munge
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()
