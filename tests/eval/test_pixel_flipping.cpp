@@ -114,6 +114,24 @@ TEST(PixelFlipping, MeanFillUsesThePerChannelImageMean) {
   Item item = item_with(x, relevance);
   ASSERT_TRUE(stage->process(item));
   EXPECT_NEAR(item.metrics().at("aopc/morf"), 1.0 - 8.5, 1e-5);  // the logit rises from 1 to 8.5
+
+  // Two channels: each is filled with its own mean (2.5 and 25), not the image's (13.75).
+  at::Tensor two_weight = at::zeros({2, 8});
+  two_weight[0][0] = 1.0;  // channel 0, pixel (0,0)
+  two_weight[0][4] = 2.0;  // channel 1, pixel (0,0)
+  auto two_channels = linear_model(two_weight, at::zeros({2}), {2, 2, 2});
+  const at::Tensor image = at::stack({at::tensor({1.0f, 2.0f, 3.0f, 4.0f}), at::tensor({10.0f, 20.0f, 30.0f, 40.0f})}).view({1, 2, 2, 2});
+  at::Tensor corner = at::zeros({1, 2, 2, 2});
+  corner[0][0][0][0] = corner[0][1][0][0] = 1.0;
+  auto per_channel = open_stage("pixel_flipping", two_channels,
+                                {{"patch", std::int64_t{1}}, {"steps", std::int64_t{1}}, {"fill", std::string("mean")},
+                                 {"score", std::string("logit")}, {"orderings", std::vector<std::string>{"morf"}}},
+                                out.path());
+  ASSERT_TRUE(per_channel.open_status);
+  Item both = item_with(image, corner, 1);
+  ASSERT_TRUE(per_channel->process(both));
+  // The logit goes from 1 + 2 * 10 = 21 to 2.5 + 2 * 25 = 52.5.
+  EXPECT_NEAR(both.metrics().at("aopc/morf"), 21.0 - 52.5, 1e-4);
 }
 
 TEST(PixelFlipping, BlurFillIsAGaussianOfTheInput) {
