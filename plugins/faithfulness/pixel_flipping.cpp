@@ -286,17 +286,21 @@ Status PixelFlippingStage::close(const CloseContext& ctx) {
     summary["aopc"][ordering_names_[o]] = aopc_sums_[o] / n;
     line += fmt::format(" {} {:.4f}", ordering_names_[o], aopc_sums_[o] / n);
   }
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / "perturbation_mean.csv", csv.str()));
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / "faithfulness.json", summary.dump(2) + "\n"));
+  // A shard of a split run writes its own run-level files (merge lists them per shard).
+  const std::string csv_name = "perturbation_mean" + ctx.shard_suffix + ".csv";
+  const std::string plot_name = "perturbation_mean" + ctx.shard_suffix + ".png";
+  const std::string summary_name = "faithfulness" + ctx.shard_suffix + ".json";
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / csv_name, csv.str()));
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / summary_name, summary.dump(2) + "\n"));
   if (plot_)
     LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
-        ctx.output_dir / "perturbation_mean.png",
+        ctx.output_dir / plot_name,
         plot_curves("mean over " + std::to_string(samples_) + " samples (legend: mean AOPC)",
                     on_probability_ ? "probability" : "logit", lines)));
   if (ctx.run_outputs) {
-    ctx.run_outputs->push_back({"perturbation_csv", "perturbation_mean.csv"});
-    ctx.run_outputs->push_back({"faithfulness", "faithfulness.json"});
-    if (plot_) ctx.run_outputs->push_back({"perturbation_plot", "perturbation_mean.png"});
+    ctx.run_outputs->push_back({"perturbation_csv", csv_name});
+    ctx.run_outputs->push_back({"faithfulness", summary_name});
+    if (plot_) ctx.run_outputs->push_back({"perturbation_plot", plot_name});
   }
   log_info(line);
   return Status::ok();

@@ -12,7 +12,7 @@
 // A faithful attribution gives a large morf AOPC (the score falls fast) and a small lerf AOPC.
 // Per item: metrics aopc/<ordering> (suffixed /b for batches of several samples), the curve CSV
 // <id>.perturbation.csv and plot <id>.perturbation.png. At close(): perturbation_mean.csv/.png (mean
-// curves) and faithfulness.json (mean AOPC per ordering).
+// curves) and faithfulness.json (mean AOPC per ordering), with the shard suffix in a split run.
 //
 // Reentrant: process() only reads what open() set up, except the run-level sums (mutex).
 #pragma once
