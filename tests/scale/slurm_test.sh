@@ -27,7 +27,8 @@ MUNGE_SOCKET="$S/munge/munge.socket"
 runuser -u munge -- munged --foreground --key-file="$S/munge/munge.key" --socket="$MUNGE_SOCKET" \
   --pid-file="$S/munge/munged.pid" --log-file="$S/munge/munged.log" --seed-file="$S/munge/seed" >"$S/munged.out" 2>&1 &
 MUNGED_PID=$!
-CLEANUP_HOOKS+=("kill $MUNGED_PID 2>/dev/null; wait $MUNGED_PID 2>/dev/null")
+# munged itself (its pid file), then runuser, so that no defunct munged is left behind.
+CLEANUP_HOOKS+=("kill \$(cat '$S/munge/munged.pid' 2>/dev/null) 2>/dev/null; sleep 0.5; kill $MUNGED_PID 2>/dev/null; wait $MUNGED_PID 2>/dev/null")
 
 # Ports of our own, so that the test does not meet another Slurm on this machine.
 BASE_PORT=$((20000 + RANDOM % 20000))
