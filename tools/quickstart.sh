@@ -10,3 +10,4 @@ build/bin/lrpflow run pipelines/quickstart.yaml
 
 echo
 echo "Outputs are in $(pwd)/out/quickstart/ (manifest.json lists every file written)."
+echo "Open the report: $(pwd)/out/quickstart/report/index.html"

@@ -23,7 +23,7 @@ Status AttributionStage::open(const StageContext& ctx) {
   model_ = model.value();
   input_slot_ = ctx.options.get_string("input");
   output_slot_ = ctx.options.get_string("output");
-  auto target = parse_class_target(ctx.options.get_string("target"));
+  auto target = lrp::parse_single_target(ctx.options.get_string("target"));
   if (!target) return target.status();
   target_ = target.value();
   return configure(ctx);
@@ -42,16 +42,17 @@ Status AttributionStage::process(Item& item) {
     if (!forward) return forward.status();
     logits = forward.value().logits;
   }
-  auto targets = resolve_class_target(target_, logits, item);
-  if (!targets) return targets.status();
-  auto attribution = attribute(x, targets.value(), logits.size(1), item);
+  auto all_targets = lrp::resolve_targets(target_, logits, item);
+  if (!all_targets) return all_targets.status();
+  const std::vector<std::int64_t>& targets = all_targets.value().front();
+  auto attribution = attribute(x, targets, logits.size(1), item);
   if (!attribution) return attribution.status();
   const at::Tensor result = attribution.value().detach().contiguous();
   if (result.sizes() != x.sizes())
     return Status::error("internal: attribution of shape " + shape_of(result) + " for an input of shape " + shape_of(x));
   if (!at::isfinite(result).all().item<bool>()) return Status::error("the attribution holds NaN or Inf values");
   item.set(output_slot_, result);
-  item.set("target", at::tensor(targets.value(), at::kLong));
+  item.set("target", at::tensor(targets, at::kLong));
   return Status::ok();
 }
 

@@ -24,7 +24,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "class_target.h"
+#include "lrpflow/lrp/targets.h"
 #include "lrpflow/lrp/graph.h"
 #include "lrpflow/stage.h"
 
@@ -49,7 +49,7 @@ class AttributionStage : public Stage {
  private:
   std::string input_slot_;
   std::string output_slot_;
-  ClassTarget target_;
+  lrp::TargetSpec target_;
 };
 
 class GradientStage : public AttributionStage {

@@ -48,7 +48,7 @@ Status PixelFlippingStage::open(const StageContext& ctx) {
   model_ = model.value();
   input_slot_ = ctx.options.get_string("input");
   relevance_slot_ = ctx.options.get_string("relevance");
-  auto target = parse_class_target(ctx.options.get_string("target"));
+  auto target = lrp::parse_single_target(ctx.options.get_string("target"));
   if (!target) return target.status();
   target_ = target.value();
   patch_ = ctx.options.get_int("patch");
@@ -192,8 +192,9 @@ Status PixelFlippingStage::process(Item& item) {
     if (!forward) return forward.status();
     logits = forward.value().logits;
   }
-  auto targets = resolve_class_target(target_, logits, item);
-  if (!targets) return targets.status();
+  auto all_targets = lrp::resolve_targets(target_, logits, item);
+  if (!all_targets) return all_targets.status();
+  const std::vector<std::int64_t>& targets = all_targets.value().front();
 
   const std::int64_t batch = x.size(0);
   std::vector<std::vector<std::vector<double>>> per_sample;
@@ -201,7 +202,7 @@ Status PixelFlippingStage::process(Item& item) {
     // Seeded per item and sample so the random ranking does not depend on the order items arrive in.
     const std::uint64_t seed = static_cast<std::uint64_t>(seed_) * 1000003u + static_cast<std::uint64_t>(item.index()) * 131u +
                                static_cast<std::uint64_t>(b);
-    auto curves = curves_for(x[b], r[b], targets.value()[static_cast<size_t>(b)], seed);
+    auto curves = curves_for(x[b], r[b], targets[static_cast<size_t>(b)], seed);
     if (!curves) return curves.status();
     per_sample.push_back(std::move(curves).value());
   }

@@ -26,7 +26,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "class_target.h"
+#include "lrpflow/lrp/targets.h"
 #include "lrpflow/lrp/graph.h"
 #include "lrpflow/stage.h"
 
@@ -50,7 +50,7 @@ class PixelFlippingStage : public Stage {
   std::shared_ptr<const lrp::Model> model_;
   std::string input_slot_;
   std::string relevance_slot_;
-  ClassTarget target_;
+  lrp::TargetSpec target_;
   std::int64_t patch_ = 2;
   std::int64_t patches_per_step_ = 1;
   std::int64_t steps_ = 16;

@@ -11,7 +11,7 @@ Status LrpStage::open(const StageContext& ctx) {
   auto rules = ctx.resources->get<lrp::RuleSet>(ctx.options.get_string("rules"));
   if (!rules) return rules.status();
   engine_ = std::make_shared<const lrp::Engine>(rules.value());
-  auto target = parse_target(ctx.options.get_string("target"));
+  auto target = lrp::parse_target(ctx.options.get_string("target"));
   if (!target) return target.status();
   target_ = target.value();
   output_slot_ = ctx.options.get_string("output");
@@ -33,7 +33,7 @@ Status LrpStage::process(Item& item) {
   auto acts = lrp::get_activations(item);
   if (!acts) return acts.status();
   const at::Tensor& logits = acts.value()->logits;
-  auto targets = resolve_targets(target_, logits, item);
+  auto targets = lrp::resolve_targets(target_, logits, item);
   if (!targets) return targets.status();
   at::NoGradGuard no_grad;
   for (size_t rank = 0; rank < targets.value().size(); ++rank) {

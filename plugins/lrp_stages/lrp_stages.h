@@ -11,7 +11,7 @@
 
 #include "lrpflow/lrp/engine.h"
 #include "lrpflow/stage.h"
-#include "targets.h"
+#include "lrpflow/lrp/targets.h"
 
 namespace lrpflow::stages {
 
@@ -37,7 +37,7 @@ class LrpStage : public Stage {
  private:
   void record_metrics(Item& item, const lrp::Explanation& e, const std::vector<std::int64_t>& targets) const;
   std::shared_ptr<const lrp::Engine> engine_;
-  TargetSpec target_;
+  lrp::TargetSpec target_;
   std::string output_slot_;
   lrp::ExplainOptions options_;
 };

@@ -71,14 +71,11 @@ Status CriticalPathsStage::process(Item& item) {
   // only that neuron's relevance, and stop as soon as the lower layer's output relevance is known.
   at::NoGradGuard no_grad;
   auto conditional = [&](const std::string& at_layer, std::int64_t neuron, const std::string& read_layer) -> Result<lrp::Explanation> {
-    auto it = full.layer_output_relevance.find(at_layer);
-    if (it == full.layer_output_relevance.end())
-      return Status::error("no relevance kept at layer '" + at_layer + "' (add it to the lrp stage's keep_layers)");
-    at::Tensor only = at::zeros_like(it->second);
-    only.select(1, neuron).copy_(it->second.select(1, neuron));
+    auto only = lrp::single_neuron_relevance(full, at_layer, neuron);
+    if (!only) return only.status();
     lrp::ExplainOptions options;
     options.resume_at = at_layer;
-    options.resume_relevance = only;
+    options.resume_relevance = only.value();
     if (!read_layer.empty()) {
       options.keep_output_relevance = {read_layer};
       options.stop_at = read_layer;

@@ -132,14 +132,11 @@ Status HeatmapStage::neuron_heatmaps(Item& item) const {
     for (std::int64_t i = 0; i < count; ++i) {
       const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
       // Only this neuron's relevance, from its layer down: the layers above are not run again.
-      auto kept = explanation.value()->layer_output_relevance.find(layer.layer);
-      if (kept == explanation.value()->layer_output_relevance.end())
-        return Status::error("no relevance kept at layer '" + layer.layer + "' (add it to the lrp stage's keep_layers)");
-      at::Tensor only = at::zeros_like(kept->second);
-      only.select(1, neuron).copy_(kept->second.select(1, neuron));
+      auto only = lrp::single_neuron_relevance(*explanation.value(), layer.layer, neuron);
+      if (!only) return only.status();
       lrp::ExplainOptions options;
       options.resume_at = layer.layer;
-      options.resume_relevance = only;
+      options.resume_relevance = only.value();
       options.diagnostics = false;
       auto conditional = engine_->propagate(*acts.value(), explanation.value()->start_relevance, options);
       if (!conditional) return conditional.status();

@@ -198,6 +198,17 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
   return result;
 }
 
+Result<at::Tensor> single_neuron_relevance(const Explanation& explanation, const std::string& layer, std::int64_t neuron) {
+  auto kept = explanation.layer_output_relevance.find(layer);
+  if (kept == explanation.layer_output_relevance.end())
+    return Status::error("no relevance kept at layer '" + layer + "' (add it to the lrp stage's keep_layers)");
+  if (kept->second.dim() < 2 || neuron < 0 || neuron >= kept->second.size(1))
+    return Status::error("neuron " + std::to_string(neuron) + " is not in layer '" + layer + "'");
+  at::Tensor only = at::zeros_like(kept->second);
+  only.select(1, neuron).copy_(kept->second.select(1, neuron));
+  return only;
+}
+
 Result<GradientResult> gradient(const Model& model, const at::Tensor& input, const at::Tensor& start,
                                 const std::vector<std::string>& keep) {
   LRPFLOW_RETURN_IF_ERROR(check_names(model, keep, "gradient"));

@@ -299,6 +299,19 @@ Result<Activations> Model::forward(const at::Tensor& input, const std::vector<st
       return Status::error("forward: input of shape " + shape_string(input.sizes()) + " does not match the model's " +
                            "[N, " + shape_string(input_shape_).substr(1));
   }
+  // Without a declared input shape, the layers that read the input still say what they take.
+  for (const Layer& layer : layers_) {
+    if (std::find(layer.inputs.begin(), layer.inputs.end(), kModelInput) == layer.inputs.end()) continue;
+    if (layer.kind == LayerKind::Conv2d) {
+      const int64_t channels = layer.weight.size(1) * layer.groups;
+      if (input.dim() != 4 || input.size(1) != channels)
+        return Status::error("forward: input of shape " + shape_string(input.sizes()) + " does not fit layer '" + layer.name +
+                             "', which takes [N, " + std::to_string(channels) + " channels, H, W]");
+    } else if (layer.kind == LayerKind::Linear && (input.dim() < 2 || input.size(-1) != layer.weight.size(1))) {
+      return Status::error("forward: input of shape " + shape_string(input.sizes()) + " does not fit layer '" + layer.name +
+                           "', which takes " + std::to_string(layer.weight.size(1)) + " features");
+    }
+  }
   if (!at::isfinite(input).all().item<bool>()) return Status::error("forward: the input holds NaN or Inf values");
   Activations acts;
   acts.input = input.scalar_type() == at::kFloat ? input : input.to(at::kFloat);

@@ -75,6 +75,10 @@ struct Explanation {
   std::vector<LayerDiagnostics> diagnostics;  // backward order
 };
 
+// The relevance kept at `layer`'s output with every neuron but `neuron` set to zero: the start of a
+// conditional pass (ExplainOptions::resume_at). An error when the layer's relevance was not kept.
+Result<at::Tensor> single_neuron_relevance(const Explanation& explanation, const std::string& layer, std::int64_t neuron);
+
 class Engine {
  public:
   explicit Engine(std::shared_ptr<const RuleSet> rules);

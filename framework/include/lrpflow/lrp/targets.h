@@ -1,4 +1,5 @@
-// Which class(es) an LRP stage explains.
+// Which class(es) a stage explains or evaluates (the `target` option of the lrp, baseline and
+// faithfulness stages).
 //
 //   argmax      the predicted class of each sample (default)
 //   7           class 7 for every sample
@@ -15,7 +16,7 @@
 #include "lrpflow/item.h"
 #include "lrpflow/status.h"
 
-namespace lrpflow::stages {
+namespace lrpflow::lrp {
 
 struct TargetSpec {
   enum class Kind { Argmax, Fixed, Top, Slot };
@@ -26,8 +27,11 @@ struct TargetSpec {
 
 Result<TargetSpec> parse_target(const std::string& text);
 
+// For stages that handle one class per sample: parse_target() without topN.
+Result<TargetSpec> parse_single_target(const std::string& text);
+
 // targets[r][b]: the class to explain for sample b in explanation r (r = 0 for all but top-n).
 Result<std::vector<std::vector<std::int64_t>>> resolve_targets(const TargetSpec& spec, const at::Tensor& logits,
                                                                const Item& item);
 
-}  // namespace lrpflow::stages
+}  // namespace lrpflow::lrp

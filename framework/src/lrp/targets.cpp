@@ -1,10 +1,10 @@
-#include "targets.h"
+#include "lrpflow/lrp/targets.h"
 
 #include <ATen/ATen.h>
 
 #include <cctype>
 
-namespace lrpflow::stages {
+namespace lrpflow::lrp {
 
 namespace {
 
@@ -37,6 +37,13 @@ Result<TargetSpec> parse_target(const std::string& text) {
     return spec;
   }
   return Status::error("target '" + text + "' is not one of: argmax, a class index (e.g. 3), topN (e.g. top3), slot:NAME");
+}
+
+Result<TargetSpec> parse_single_target(const std::string& text) {
+  auto spec = parse_target(text);
+  if (spec && spec.value().kind == TargetSpec::Kind::Top)
+    return Status::error("target '" + text + "': this stage explains one class per sample (argmax, a class index or slot:NAME)");
+  return spec;
 }
 
 Result<std::vector<std::vector<std::int64_t>>> resolve_targets(const TargetSpec& spec, const at::Tensor& logits,
@@ -87,4 +94,4 @@ Result<std::vector<std::vector<std::int64_t>>> resolve_targets(const TargetSpec&
   return targets;
 }
 
-}  // namespace lrpflow::stages
+}  // namespace lrpflow::lrp

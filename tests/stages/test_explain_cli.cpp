@@ -1,0 +1,149 @@
+// `lrpflow explain` as a script would call it: outputs against the Zennit reference, and every
+// bad input ending in a clear message, the other inputs still explained.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+
+#include "fixture_support.h"
+#include "lrpflow/files.h"
+#include "lrpflow/npy.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+using lrp::testing::fixture_dir;
+using lrp::testing::load_case;
+using lrp::testing::relative_deviation;
+
+struct Invocation {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+Invocation explain(const std::string& arguments, const fs::path& dir) {
+  const fs::path log = dir / "explain.log";
+  const std::string command = std::string(LRPFLOW_BINARY) + " -q explain " + arguments + " > " + log.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  Invocation result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto text = read_file(log);
+  result.output = text ? text.value() : "";
+  return result;
+}
+
+class ExplainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lrpflow_explain_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const at::Tensor input = load_case("tiny_cnn").at("input");
+    ASSERT_TRUE(write_npy(dir_ / "one.npy", input[0]).is_ok());        // C x H x W
+    ASSERT_TRUE(write_npy(dir_ / "batch.npy", input).is_ok());         // N x C x H x W
+    model_ = fixture_dir() + "/tiny_cnn/model_traced.pt";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+  std::string model_;
+};
+
+TEST_F(ExplainCli, WritesRelevanceInTheInputsShapeAndAHeatmap) {
+  const fs::path out = dir_ / "out";
+  auto run = explain(model_ + " " + (dir_ / "one.npy").string() + " " + (dir_ / "batch.npy").string() +
+                         " --rules epsilon_gamma_box --out " + out.string(),
+                     dir_);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto& ref = load_case("tiny_cnn");
+  auto one = read_npy(out / "one.relevance.npy");
+  ASSERT_TRUE(one) << one.status().message();
+  EXPECT_EQ(one.value().sizes(), (at::IntArrayRef{3, 32, 32}));
+  EXPECT_LE(relative_deviation(one.value(), ref.at("epsilon_gamma_box/input")[0]), 1e-4);
+  auto batch = read_npy(out / "batch.relevance.npy");
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch.value().sizes(), (at::IntArrayRef{4, 3, 32, 32}));
+  EXPECT_LE(relative_deviation(batch.value(), ref.at("epsilon_gamma_box/input")), 1e-4);
+  EXPECT_TRUE(fs::exists(out / "one.heatmap.png"));
+  EXPECT_TRUE(fs::exists(out / "batch.heatmap.png"));
+  EXPECT_TRUE(fs::exists(out / "manifest.json"));
+}
+
+TEST_F(ExplainCli, ParametersAndFixedTargets) {
+  // epsilon with --param epsilon.epsilon=0.25 is the fixture's epsilon_0.25; --target 7 explains class 7.
+  const fs::path out = dir_ / "out";
+  auto run = explain(model_ + " " + (dir_ / "batch.npy").string() +
+                         " --rules epsilon --param epsilon.epsilon=0.25 --out " + out.string(),
+                     dir_);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto batch = read_npy(out / "batch.relevance.npy");
+  ASSERT_TRUE(batch);
+  EXPECT_LE(relative_deviation(batch.value(), load_case("tiny_cnn").at("epsilon_0.25/input")), 1e-4);
+
+  auto fixed = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules zplus --target 3 --out " + (dir_ / "fixed").string(), dir_);
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.output;
+  auto manifest = read_file(dir_ / "fixed" / "manifest.json");
+  ASSERT_TRUE(manifest);
+  EXPECT_EQ(nlohmann::json::parse(manifest.value())["items"][0]["metrics"]["lrp/target"], 3.0);
+}
+
+TEST_F(ExplainCli, UnknownRuleSetAndParameterListTheValidOnes) {
+  auto rules = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules epsilon_pluss_flat --out " + (dir_ / "a").string(), dir_);
+  EXPECT_EQ(rules.exit_code, 2) << rules.output;
+  EXPECT_NE(rules.output.find("epsilon_pluss_flat"), std::string::npos) << rules.output;
+  EXPECT_NE(rules.output.find("epsilon_plus_flat"), std::string::npos) << rules.output;
+  auto param = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules epsilon --param epsilon.nope=1 --out " + (dir_ / "b").string(), dir_);
+  EXPECT_EQ(param.exit_code, 2) << param.output;
+  EXPECT_NE(param.output.find("nope"), std::string::npos) << param.output;
+  EXPECT_NE(param.output.find("epsilon"), std::string::npos) << param.output;
+}
+
+TEST_F(ExplainCli, MissingModelAndOutputThatIsAFile) {
+  auto model = explain((dir_ / "no_such_model.pt").string() + " " + (dir_ / "one.npy").string() + " --rules epsilon --out " +
+                           (dir_ / "a").string(),
+                       dir_);
+  EXPECT_EQ(model.exit_code, 2);
+  EXPECT_NE(model.output.find("no_such_model.pt"), std::string::npos) << model.output;
+  ASSERT_TRUE(write_file_atomic(dir_ / "file", "x").is_ok());
+  auto out = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules epsilon --out " + (dir_ / "file").string(), dir_);
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.output.find("is a file"), std::string::npos) << out.output;
+}
+
+TEST_F(ExplainCli, BadItemsFailAloneAndTheOthersGetTheirOutputs) {
+  // A NaN input, a wrong channel count and a target out of range each fail their own item only.
+  at::Tensor nan_input = load_case("tiny_cnn").at("input")[1].clone();
+  nan_input[0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(write_npy(dir_ / "nan.npy", nan_input).is_ok());
+  ASSERT_TRUE(write_npy(dir_ / "gray.npy", at::zeros({1, 32, 32})).is_ok());
+  const fs::path out = dir_ / "out";
+  auto run = explain(model_ + " " + (dir_ / "one.npy").string() + " " + (dir_ / "nan.npy").string() + " " +
+                         (dir_ / "gray.npy").string() + " --rules epsilon_plus_flat --out " + out.string(),
+                     dir_);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(fs::exists(out / "one.relevance.npy"));
+  EXPECT_FALSE(fs::exists(out / "nan.relevance.npy"));
+  auto manifest = read_file(out / "manifest.json");
+  ASSERT_TRUE(manifest);
+  const auto items = nlohmann::json::parse(manifest.value())["items"];
+  ASSERT_EQ(items.size(), 3u);
+  for (const auto& item : items) {
+    if (item["id"] == "one") {
+      EXPECT_EQ(item["status"], "ok");
+    } else {
+      EXPECT_EQ(item["status"], "error") << item.dump();
+      const std::string message = item["error"]["message"];
+      EXPECT_NE(message.find(item["id"] == "nan" ? "NaN" : "3 channels"), std::string::npos) << message;
+    }
+  }
+  auto target = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules epsilon --target 10 --out " + (dir_ / "t").string(), dir_);
+  EXPECT_EQ(target.exit_code, 1) << target.output;
+  EXPECT_NE(target.output.find("out of range"), std::string::npos) << target.output;
+}
+
+}  // namespace
+}  // namespace lrpflow

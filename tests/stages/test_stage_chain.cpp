@@ -1,0 +1,175 @@
+// Whole pipelines on the Zennit fixture models: the loader, forward and lrp stages reproduce the
+// reference relevance, and selection, critical paths, fidelity, heatmaps and deconvolution run on
+// a sequential and a residual model and write what they promise.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fixture_support.h"
+#include "lrpflow/files.h"
+#include "lrpflow/npy.h"
+#include "lrpflow/pipeline.h"
+#include "lrpflow/registry.h"
+#include "lrpflow/runtime.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+using lrp::testing::fixture_dir;
+using lrp::testing::load_case;
+using lrp::testing::relative_deviation;
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("lrpflow_stage_chain_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "inputs");
+  return dir;
+}
+
+// One .npy per sample of the fixture's input batch: items sample0 .. sampleN-1.
+void write_inputs(const std::string& case_name, const fs::path& dir) {
+  const at::Tensor input = load_case(case_name).at("input");
+  for (int64_t b = 0; b < input.size(0); ++b)
+    ASSERT_TRUE(write_npy(dir / "inputs" / ("sample" + std::to_string(b) + ".npy"), input[b]).is_ok());
+}
+
+std::string chain_pipeline(const std::string& case_name, const std::string& layers, const fs::path& out) {
+  return R"(version: 1
+resources:
+  model: {type: model, options: {path: )" + fixture_dir() + "/" + case_name + R"(/model_scripted.pt, input_shape: [3, 32, 32]}}
+  rules: {type: ruleset, options: {model: model, name: epsilon_plus_flat}}
+stages:
+  - {id: load, type: npy_loader, options: {path: inputs}}
+  - {id: forward, type: forward}
+  - {id: lrp, type: lrp}
+  - {id: select, type: getoptimizer, options: {layers: )" + layers + R"(, k: 3}}
+  - {id: paths, type: critical_paths, options: {paths: 4}}
+  - {id: fidelity, type: fidelity, options: {sweep: true}}
+  - {id: heatmap, type: heatmap, options: {activations: true, neurons: true, max_neurons: 2}}
+  - {id: deconv, type: deconv, options: {top_k: 2}}
+  - {id: save, type: npy_writer, options: {slot: relevance, suffix: .relevance.npy, kind: relevance}}
+runtime: {threads: 2, max_in_flight: 3}
+output: {dir: )" + out.string() + R"(, report: false}
+)";
+}
+
+RunReport run_text(const std::string& text, const fs::path& dir) {
+  static PluginRegistry registry;
+  static bool loaded = false;
+  if (!loaded) {
+    registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
+    loaded = true;
+  }
+  PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
+  std::string problems;
+  for (const auto& d : load.diagnostics) problems += d.to_string() + "\n";
+  EXPECT_TRUE(load.ok()) << problems;
+  auto report = run_pipeline(*load.pipeline, registry);
+  EXPECT_TRUE(report) << report.status().message();
+  return report.value();
+}
+
+void check_chain(const std::string& case_name, const std::string& layers_yaml, const std::vector<std::string>& layers) {
+  const fs::path dir = fresh_dir(case_name);
+  write_inputs(case_name, dir);
+  const fs::path out = dir / "out";
+  const RunReport report = run_text(chain_pipeline(case_name, layers_yaml, out), dir);
+  const auto& ref = load_case(case_name);
+  const int64_t batch = ref.at("input").size(0);
+  ASSERT_EQ(report.items_ok, batch);
+  for (const auto& e : report.errors) ADD_FAILURE() << e.item_id << ": " << e.stage << ": " << e.message;
+
+  auto manifest = read_manifest(report.manifest_path);
+  ASSERT_TRUE(manifest) << manifest.status().message();
+  for (const ManifestItem& item : manifest.value().items) {
+    const int64_t b = std::stoll(item.id.substr(6));  // "sampleN"
+    // The relevance written by the chain is Zennit's EpsilonPlusFlat for the argmax target.
+    auto relevance = read_npy(out / (item.id + ".relevance.npy"));
+    ASSERT_TRUE(relevance) << relevance.status().message();
+    const at::Tensor reference = ref.at("epsilon_plus_flat/input")[b];
+    EXPECT_LE(relative_deviation(relevance.value(), reference), 1e-4) << item.id;
+    EXPECT_EQ(item.metrics.at("predicted_class"), ref.at("target")[b].item<double>());
+    for (const std::string& layer : layers) {
+      EXPECT_EQ(item.metrics.at("selection/" + layer + "/count"), 3.0) << item.id << " " << layer;
+      const double smape = item.metrics.at("fidelity/" + layer + "/smape");
+      EXPECT_GE(smape, 0.0);
+      EXPECT_LE(smape, 200.0);
+      EXPECT_TRUE(item.metrics.count("fidelity/" + layer + "/kept_class"));
+    }
+    EXPECT_TRUE(item.metrics.count("fidelity/all/mse"));
+    // The graph: the chosen layers lowest first, 3 neurons each, and the 4 strongest paths in order.
+    auto graph_text = read_file(out / (item.id + ".graph.json"));
+    ASSERT_TRUE(graph_text);
+    const auto graph = nlohmann::json::parse(graph_text.value());
+    ASSERT_EQ(graph["layers"].size(), layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) EXPECT_EQ(graph["layers"][l]["name"], layers[l]);
+    EXPECT_EQ(graph["target"]["index"].get<int64_t>(), ref.at("target")[b].item<int64_t>());
+    const auto& paths = graph["paths"]["items"];
+    ASSERT_EQ(paths.size(), 4u);
+    for (size_t p = 1; p < paths.size(); ++p)
+      EXPECT_GE(paths[p - 1]["strength"].get<double>(), paths[p]["strength"].get<double>());
+    // Edges into the target carry each top neuron's relevance; their shares add up to that
+    // selection's share of the target relevance.
+    double into_target = 0;
+    for (const auto& e : graph["edges"])
+      if (e["to"]["layer"] == "target") into_target += e["relevance"].get<double>();
+    double top_relevance = 0;
+    for (const auto& n : graph["layers"].back()["neurons"]) top_relevance += n["relevance"].get<double>();
+    EXPECT_NEAR(into_target, top_relevance, 1e-9 * std::max(1.0, std::abs(top_relevance)));
+    for (const char* kind : {"heatmap", "activation_heatmap", "neuron_heatmap", "deconv", "deconv_grid", "graph_svg",
+                             "fidelity_csv", "fidelity_plot", "prediction"}) {
+      ASSERT_TRUE(item.outputs.size() > 0);
+      bool found = false;
+      for (const OutputFile& f : item.outputs) {
+        if (f.kind != kind) continue;
+        found = true;
+        EXPECT_TRUE(fs::exists(out / f.path)) << f.path;
+      }
+      EXPECT_TRUE(found) << item.id << " has no " << kind;
+    }
+  }
+  EXPECT_TRUE(fs::exists(out / "fidelity_sweep.csv"));
+  EXPECT_TRUE(fs::exists(out / "fidelity_sweep.png"));
+  for (const auto& entry : fs::recursive_directory_iterator(out))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  fs::remove_all(dir);
+}
+
+TEST(StageChain, SequentialModel) {
+  check_chain("tiny_cnn", "[\"0\", \"2\", \"5\", \"9\"]", {"0", "2", "5", "9"});
+}
+
+TEST(StageChain, ResidualModel) {
+  check_chain("resnet_tiny", "[layer1.0.conv1, layer1.0.conv2, layer2.0.conv2]",
+              {"layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv2"});
+}
+
+TEST(StageChain, BadSelectionOptionsNameTheStageBeforeAnyItemRuns) {
+  const fs::path dir = fresh_dir("bad");
+  write_inputs("tiny_cnn", dir);
+  std::string text = chain_pipeline("tiny_cnn", "[\"0\", \"nope\"]", dir / "out");
+  static PluginRegistry registry;
+  registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
+  PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
+  ASSERT_TRUE(load.ok());
+  auto report = run_pipeline(*load.pipeline, registry);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.status().message().find("select"), std::string::npos) << report.status().message();
+  EXPECT_NE(report.status().message().find("nope"), std::string::npos) << report.status().message();
+  // k larger than a layer (layer "0" has 8 channels).
+  text = chain_pipeline("tiny_cnn", "[\"0\"]", dir / "out");
+  text.replace(text.find("k: 3"), 4, "k: 9");
+  load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
+  ASSERT_TRUE(load.ok());
+  report = run_pipeline(*load.pipeline, registry);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.status().message().find("option k"), std::string::npos) << report.status().message();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace lrpflow
