@@ -35,16 +35,10 @@ Status AttributionStage::process(Item& item) {
   const at::Tensor x = input.value().to(at::kFloat);
   if (x.dim() < 2) return Status::error("input slot '" + input_slot_ + "' holds a tensor of shape " + shape_of(x) +
                                         "; expected a batch [N, ...]");
-  at::Tensor logits;
-  {
-    at::NoGradGuard no_grad;
-    auto forward = model_->forward(x, std::vector<std::string>{});
-    if (!forward) return forward.status();
-    logits = forward.value().logits;
-  }
-  auto all_targets = lrp::resolve_targets(target_, logits, item);
-  if (!all_targets) return all_targets.status();
-  const std::vector<std::int64_t>& targets = all_targets.value().front();
+  auto scored = lrp::score_and_resolve(*model_, x, target_, item);
+  if (!scored) return scored.status();
+  const at::Tensor& logits = scored.value().logits;
+  const std::vector<std::int64_t>& targets = scored.value().targets;
   auto attribution = attribute(x, targets, logits.size(1), item);
   if (!attribution) return attribution.status();
   const at::Tensor result = attribution.value().detach().contiguous();

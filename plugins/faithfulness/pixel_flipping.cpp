@@ -185,16 +185,9 @@ Status PixelFlippingStage::process(Item& item) {
                          ", not the input's shape " + shape_of(x));
   if (!at::isfinite(r).all().item<bool>()) return Status::error("relevance slot '" + relevance_slot_ + "' holds NaN or Inf");
 
-  at::Tensor logits;
-  {
-    at::NoGradGuard no_grad;
-    auto forward = model_->forward(x, std::vector<std::string>{});
-    if (!forward) return forward.status();
-    logits = forward.value().logits;
-  }
-  auto all_targets = lrp::resolve_targets(target_, logits, item);
-  if (!all_targets) return all_targets.status();
-  const std::vector<std::int64_t>& targets = all_targets.value().front();
+  auto scored = lrp::score_and_resolve(*model_, x, target_, item);
+  if (!scored) return scored.status();
+  const std::vector<std::int64_t>& targets = scored.value().targets;
 
   const std::int64_t batch = x.size(0);
   std::vector<std::vector<std::vector<double>>> per_sample;

@@ -36,19 +36,16 @@ Status CriticalPathsStage::open(const StageContext& ctx) {
 }
 
 Status CriticalPathsStage::process(Item& item) {
-  auto acts = lrp::get_activations(item);
-  if (!acts) return acts.status();
-  auto explanation = lrp::get_explanation(item);
-  if (!explanation) return explanation.status();
-  auto chosen = item.get<Selection>("selection");
-  if (!chosen) return chosen.status();
+  auto inputs = lrp::get_selection_inputs(item);
+  if (!inputs) return inputs.status();
   auto target_tensor = item.tensor("target");
   if (!target_tensor) return target_tensor.status();
   const lrp::Model& model = engine_->model();
-  const lrp::Explanation& full = *explanation.value();
+  const lrp::Activations& acts = *inputs.value().activations;
+  const lrp::Explanation& full = *inputs.value().explanation;
 
   // Chosen layers, lowest first.
-  std::vector<LayerSelection> layers = chosen.value()->layers;
+  std::vector<LayerSelection> layers = inputs.value().selection->layers;
   std::stable_sort(layers.begin(), layers.end(),
                    [&](const LayerSelection& a, const LayerSelection& b) { return model.find(a.layer) < model.find(b.layer); });
   for (const LayerSelection& layer : layers)
@@ -81,7 +78,7 @@ Status CriticalPathsStage::process(Item& item) {
       options.stop_at = read_layer;
     }
     options.diagnostics = false;
-    return engine_->propagate(*acts.value(), full.start_relevance, options);
+    return engine_->propagate(acts, full.start_relevance, options);
   };
   for (int l = 0; l + 1 < static_cast<int>(graph.layers.size()); ++l) {
     const selection::GraphLayer& lower = graph.layers[l];

@@ -120,25 +120,22 @@ Status HeatmapStage::activation_heatmaps(Item& item) const {
 }
 
 Status HeatmapStage::neuron_heatmaps(Item& item) const {
-  auto acts = lrp::get_activations(item);
-  if (!acts) return acts.status();
-  auto explanation = lrp::get_explanation(item);
-  if (!explanation) return explanation.status();
-  auto chosen = item.get<Selection>("selection");
-  if (!chosen) return chosen.status();
+  auto inputs = lrp::get_selection_inputs(item);
+  if (!inputs) return inputs.status();
+  const lrp::Explanation& full = *inputs.value().explanation;
   at::NoGradGuard no_grad;
-  for (const LayerSelection& layer : chosen.value()->layers) {
+  for (const LayerSelection& layer : inputs.value().selection->layers) {
     const std::int64_t count = std::min<std::int64_t>(max_neurons_, static_cast<std::int64_t>(layer.neurons.size()));
     for (std::int64_t i = 0; i < count; ++i) {
       const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
       // Only this neuron's relevance, from its layer down: the layers above are not run again.
-      auto only = lrp::single_neuron_relevance(*explanation.value(), layer.layer, neuron);
+      auto only = lrp::single_neuron_relevance(full, layer.layer, neuron);
       if (!only) return only.status();
       lrp::ExplainOptions options;
       options.resume_at = layer.layer;
       options.resume_relevance = only.value();
       options.diagnostics = false;
-      auto conditional = engine_->propagate(*acts.value(), explanation.value()->start_relevance, options);
+      auto conditional = engine_->propagate(*inputs.value().activations, full.start_relevance, options);
       if (!conditional) return conditional.status();
       auto map = visual::reduce_channels(conditional.value().input_relevance[0], reduction_);
       if (!map) return map.status();

@@ -94,4 +94,18 @@ Result<std::vector<std::vector<std::int64_t>>> resolve_targets(const TargetSpec&
   return targets;
 }
 
+Result<ScoredTargets> score_and_resolve(const Model& model, const at::Tensor& input, const TargetSpec& spec, const Item& item) {
+  ScoredTargets scored;
+  {
+    at::NoGradGuard no_grad;
+    auto forward = model.forward(input, std::vector<std::string>{});
+    if (!forward) return forward.status();
+    scored.logits = forward.value().logits;
+  }
+  auto targets = resolve_targets(spec, scored.logits, item);
+  if (!targets) return targets.status();
+  scored.targets = targets.value().front();
+  return scored;
+}
+
 }  // namespace lrpflow::lrp

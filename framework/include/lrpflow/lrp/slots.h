@@ -37,4 +37,20 @@ inline Result<SharedExplanation> get_explanation(const Item& item, const std::st
   return get_shared<SharedExplanation>(item, slot);
 }
 
+// What the stages after a selector read: the forward pass, the explanation and the selection.
+struct SelectionInputs {
+  SharedActivations activations;
+  SharedExplanation explanation;
+  const Selection* selection = nullptr;
+};
+inline Result<SelectionInputs> get_selection_inputs(const Item& item) {
+  auto activations = get_activations(item);
+  if (!activations) return activations.status();
+  auto explanation = get_explanation(item);
+  if (!explanation) return explanation.status();
+  auto selection = item.get<Selection>("selection");
+  if (!selection) return selection.status();
+  return SelectionInputs{activations.value(), explanation.value(), selection.value()};
+}
+
 }  // namespace lrpflow::lrp

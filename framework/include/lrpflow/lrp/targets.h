@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "lrpflow/item.h"
+#include "lrpflow/lrp/graph.h"
 #include "lrpflow/status.h"
 
 namespace lrpflow::lrp {
@@ -33,5 +34,13 @@ Result<TargetSpec> parse_single_target(const std::string& text);
 // targets[r][b]: the class to explain for sample b in explanation r (r = 0 for all but top-n).
 Result<std::vector<std::vector<std::int64_t>>> resolve_targets(const TargetSpec& spec, const at::Tensor& logits,
                                                                const Item& item);
+
+// The model's logits for `input` (no autograd) and one class per sample from a single-class spec:
+// what attribution and evaluation stages start from.
+struct ScoredTargets {
+  at::Tensor logits;
+  std::vector<std::int64_t> targets;
+};
+Result<ScoredTargets> score_and_resolve(const Model& model, const at::Tensor& input, const TargetSpec& spec, const Item& item);
 
 }  // namespace lrpflow::lrp
