@@ -71,13 +71,6 @@ void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels
     log_warn(sidecar.string() + ": ignored (" + e.what() + ")");
   }
 }
-
-std::string yaml_list(const std::vector<double>& values) {
-  std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + fmt::format("{:.9g}", values[i]);
-  return out + "]";
-}
-
 }  // namespace
 
 void add_explain_command(CLI::App& app, CliGlobals& globals) {

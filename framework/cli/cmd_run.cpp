@@ -61,16 +61,13 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
   cmd->add_flag("--resume", args->resume, "Skip items the existing manifest records as done");
   add_scale_options(*cmd, args->scale);
   cmd->callback([&globals, args, threads, max_in_flight] {
-    std::vector<Override> overrides;
-    for (const std::string& set : args->sets) {
-      auto parsed = parse_override(set);
-      if (!parsed) {
-        log_error(parsed.status().message());
-        globals.exit_code = kExitInvalid;
-        return;
-      }
-      overrides.push_back(parsed.value());
+    auto parsed = parse_overrides(args->sets);
+    if (!parsed) {
+      log_error(parsed.status().message());
+      globals.exit_code = kExitInvalid;
+      return;
     }
+    std::vector<Override> overrides = parsed.value();
     // The dedicated flags are overrides too, so they are checked like any other value.
     if (threads->count() > 0) {
       overrides.push_back({"runtime.threads", std::to_string(args->threads), "--threads " + std::to_string(args->threads)});

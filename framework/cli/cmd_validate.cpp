@@ -19,16 +19,13 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   cmd->callback([&globals, args] {
-    std::vector<Override> overrides;
-    for (const std::string& set : args->sets) {
-      auto parsed = parse_override(set);
-      if (!parsed) {
-        log_error(parsed.status().message());
-        globals.exit_code = kExitInvalid;
-        return;
-      }
-      overrides.push_back(parsed.value());
+    auto parsed = parse_overrides(args->sets);
+    if (!parsed) {
+      log_error(parsed.status().message());
+      globals.exit_code = kExitInvalid;
+      return;
     }
+    std::vector<Override> overrides = parsed.value();
     const PipelineLoad load = load_pipeline(args->file, overrides, globals.registry());
     for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
     if (!load.ok()) {

@@ -35,6 +35,16 @@ Result<Override> parse_override(const std::string& assignment) {
   return o;
 }
 
+Result<std::vector<Override>> parse_overrides(const std::vector<std::string>& assignments) {
+  std::vector<Override> overrides;
+  for (const std::string& assignment : assignments) {
+    auto parsed = parse_override(assignment);
+    if (!parsed) return parsed.status();
+    overrides.push_back(parsed.value());
+  }
+  return overrides;
+}
+
 namespace {
 
 std::string describe_node(const YAML::Node& node) {

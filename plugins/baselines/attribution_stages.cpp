@@ -4,18 +4,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "lrpflow/lrp/engine.h"
+#include "lrpflow/shape.h"
 
 namespace lrpflow::eval {
-
-namespace {
-
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-}  // namespace
 
 Status AttributionStage::open(const StageContext& ctx) {
   auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
@@ -33,7 +24,7 @@ Status AttributionStage::process(Item& item) {
   auto input = item.tensor(input_slot_);
   if (!input) return input.status();
   const at::Tensor x = input.value().to(at::kFloat);
-  if (x.dim() < 2) return Status::error("input slot '" + input_slot_ + "' holds a tensor of shape " + shape_of(x) +
+  if (x.dim() < 2) return Status::error("input slot '" + input_slot_ + "' holds a tensor of shape " + shape_string(x.sizes()) +
                                         "; expected a batch [N, ...]");
   auto scored = lrp::score_and_resolve(*model_, x, target_, item);
   if (!scored) return scored.status();
@@ -43,7 +34,7 @@ Status AttributionStage::process(Item& item) {
   if (!attribution) return attribution.status();
   const at::Tensor result = attribution.value().detach().contiguous();
   if (result.sizes() != x.sizes())
-    return Status::error("internal: attribution of shape " + shape_of(result) + " for an input of shape " + shape_of(x));
+    return Status::error("internal: attribution of shape " + shape_string(result.sizes()) + " for an input of shape " + shape_string(x.sizes()));
   if (!at::isfinite(result).all().item<bool>()) return Status::error("the attribution holds NaN or Inf values");
   item.set(output_slot_, result);
   item.set("target", at::tensor(targets, at::kLong));
@@ -172,7 +163,7 @@ Status GradCamStage::configure(const StageContext& ctx) {
 
 Result<at::Tensor> GradCamStage::attribute(const at::Tensor& input, const std::vector<std::int64_t>& targets,
     std::int64_t classes, const Item&) const {
-  if (input.dim() != 4) return Status::error("gradcam needs an image batch [N, C, H, W], got " + shape_of(input));
+  if (input.dim() != 4) return Status::error("gradcam needs an image batch [N, C, H, W], got " + shape_string(input.sizes()));
   const std::string& layer_name = model_->layer(layer_).name;
   at::Tensor features;
   {
@@ -184,7 +175,7 @@ Result<at::Tensor> GradCamStage::attribute(const at::Tensor& input, const std::v
   at::Tensor start = at::zeros({input.size(0), classes}, input.options());
   for (size_t b = 0; b < targets.size(); ++b) start[static_cast<std::int64_t>(b)][targets[b]] = 1.0;
   if (features.dim() != 4)
-    return Status::error("gradcam: layer '" + layer_name + "' gives " + shape_of(features) +
+    return Status::error("gradcam: layer '" + layer_name + "' gives " + shape_string(features.sizes()) +
                          ", not feature maps [N, K, h, w]");
   auto grad = lrp::gradient(*model_, input, start, readers_);
   if (!grad) return grad.status();

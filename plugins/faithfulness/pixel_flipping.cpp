@@ -1,5 +1,7 @@
 #include "pixel_flipping.h"
 
+#include "lrpflow/shape.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -19,12 +21,6 @@
 namespace lrpflow::eval {
 
 namespace {
-
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 // Separable Gaussian blur of x [C, H, W], edges replicated.
 at::Tensor gaussian_blur(const at::Tensor& x, double sigma) {
@@ -179,10 +175,10 @@ Status PixelFlippingStage::process(Item& item) {
   const at::Tensor x = input.value().to(at::kFloat);
   const at::Tensor r = relevance.value();
   if (x.dim() != 4)
-    return Status::error("input slot '" + input_slot_ + "' holds " + shape_of(x) + "; expected images [N, C, H, W]");
+    return Status::error("input slot '" + input_slot_ + "' holds " + shape_string(x.sizes()) + "; expected images [N, C, H, W]");
   if (r.sizes() != x.sizes())
-    return Status::error("relevance slot '" + relevance_slot_ + "' holds " + shape_of(r) +
-                         ", not the input's shape " + shape_of(x));
+    return Status::error("relevance slot '" + relevance_slot_ + "' holds " + shape_string(r.sizes()) +
+                         ", not the input's shape " + shape_string(x.sizes()));
   if (!at::isfinite(r).all().item<bool>()) return Status::error("relevance slot '" + relevance_slot_ + "' holds NaN or Inf");
 
   auto scored = lrp::score_and_resolve(*model_, x, target_, item);

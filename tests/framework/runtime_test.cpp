@@ -133,7 +133,8 @@ TEST(Runtime, BackpressureBoundsItemsInFlight) {
   const RunResult r = run(source(200) +
                         "  - id: slow\n"
                         "    type: test_slow\n"
-                        "    options: {sleep_ms: 1}\n"
+                        // Long enough per item that the second worker overlaps even on a busy machine.
+                        "    options: {sleep_ms: 5}\n"
                         "runtime: {threads: 2, max_in_flight: 3}\n",
                     out.path());
   ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();

@@ -53,6 +53,8 @@ struct Override {
 };
 // Parses "key=value" (as written after --set); the error says what is wrong with it.
 Result<Override> parse_override(const std::string& assignment);
+// parse_override() for each `--set` of a command line; the first bad one is the error.
+Result<std::vector<Override>> parse_overrides(const std::vector<std::string>& assignments);
 
 enum class OnError { Skip, Fail };
 

@@ -1,6 +1,8 @@
 // LRP engine: reverse-order relevance propagation over the layer graph; plain gradients by autograd.
 #include "lrpflow/lrp/engine.h"
 
+#include "lrpflow/shape.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -26,11 +28,6 @@ bool all_finite(const std::vector<double>& values) {
   return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
 }
 
-std::string shape_text(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 Status check_names(const Model& model, const std::vector<std::string>& names, const char* what) {
   for (const auto& name : names)
@@ -47,7 +44,7 @@ Status check_names(const Model& model, const std::vector<std::string>& names, co
 Engine::Engine(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
 
 Result<at::Tensor> one_hot_targets(const at::Tensor& logits, const std::vector<std::int64_t>& targets) {
-  if (logits.dim() != 2) return Status::error("targets need 2-D logits [N, classes], got " + shape_text(logits.sizes()));
+  if (logits.dim() != 2) return Status::error("targets need 2-D logits [N, classes], got " + shape_string(logits.sizes()));
   if (static_cast<std::int64_t>(targets.size()) != logits.size(0))
     return Status::error("got " + std::to_string(targets.size()) + " targets for a batch of " + std::to_string(logits.size(0)));
   const std::int64_t classes = logits.size(1);
@@ -88,8 +85,8 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     masks[index] = &mask;
   }
   if (!start.defined() || start.sizes() != acts.logits.sizes())
-    return Status::error("start relevance of shape " + (start.defined() ? shape_text(start.sizes()) : std::string("<none>")) +
-                         " does not match the logits " + shape_text(acts.logits.sizes()));
+    return Status::error("start relevance of shape " + (start.defined() ? shape_string(start.sizes()) : std::string("<none>")) +
+                         " does not match the logits " + shape_string(acts.logits.sizes()));
   if (!at::isfinite(start).all().item<bool>()) return Status::error("the start relevance holds NaN or Inf values");
 
   Explanation result;
@@ -103,7 +100,7 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     if (first < 0) return check_names(m, {options.resume_at}, "resume_at");
     if (!options.resume_relevance.defined() || options.resume_relevance.sizes() != acts.outputs[first].sizes())
       return Status::error("resume_at '" + options.resume_at + "': the relevance must have the layer's output shape " +
-                           shape_text(acts.outputs[first].sizes()));
+                           shape_string(acts.outputs[first].sizes()));
     relevance[first] = options.resume_relevance;
   } else {
     relevance[n - 1] = start;
@@ -154,8 +151,8 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     for (size_t k = 0; k < handed.size(); ++k) {
       if (!handed[k].defined() || handed[k].sizes() != inputs[k].sizes())
         return Status::error(where + ": the rule returned relevance of shape " +
-                             (handed[k].defined() ? shape_text(handed[k].sizes()) : std::string("<none>")) +
-                             " for an input of shape " + shape_text(inputs[k].sizes()));
+                             (handed[k].defined() ? shape_string(handed[k].sizes()) : std::string("<none>")) +
+                             " for an input of shape " + shape_string(inputs[k].sizes()));
     }
     // NaN/Inf guard. With diagnostics the per-sample sums (computed anyway) carry any NaN/Inf
     // (finite relevance large enough to overflow a double sum is not a concern in practice), which
@@ -245,8 +242,8 @@ Result<GradientResult> gradient(const Model& model, const at::Tensor& input, con
   }
   const at::Tensor& logits = outputs.back();
   if (start.sizes() != logits.sizes())
-    return Status::error("gradient: start of shape " + shape_text(start.sizes()) + " does not match the logits " +
-                         shape_text(logits.sizes()));
+    return Status::error("gradient: start of shape " + shape_string(start.sizes()) + " does not match the logits " +
+                         shape_string(logits.sizes()));
   auto grads = torch::autograd::grad({logits}, differentiate, {start.to(logits.dtype())}, /*retain_graph=*/false,
                                      /*create_graph=*/false, /*allow_unused=*/true);
   GradientResult result;

@@ -1,6 +1,8 @@
 // Layer graph: validation, BatchNorm folding, shape inference and the forward pass.
 #include "lrpflow/lrp/graph.h"
 
+#include "lrpflow/shape.h"
+
 #include <algorithm>
 #include <map>
 #include <cctype>
@@ -35,13 +37,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string shape_string(at::IntArrayRef shape) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
-}
 
 std::string list_string(const std::vector<int64_t>& v) {
   std::ostringstream out;
