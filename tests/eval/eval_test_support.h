@@ -14,6 +14,7 @@
 
 #include <ATen/ATen.h>
 
+#include "../common/temp_dir.h"
 #include "lrpflow/lrp/graph.h"
 #include "lrpflow/registry.h"
 
@@ -90,20 +91,6 @@ inline std::shared_ptr<const lrp::Model> linear_model(const at::Tensor& weight, 
   return model ? model.value() : nullptr;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("lrpflow-eval-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = lrpflow::test_common::TempDir;
 
 }  // namespace lrpflow::eval::testing

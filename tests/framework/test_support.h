@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/temp_dir.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
 
@@ -25,25 +26,7 @@ inline const PluginRegistry& test_registry() {
   return *registry;
 }
 
-// A fresh directory under the system temp dir, removed when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("lrpflow-fw-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = lrpflow::test_common::TempDir;
 
 inline PipelineLoad parse(const std::string& text, const std::vector<Override>& overrides = {},
                           const std::string& file = "p.yaml") {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/temp_dir.h"
 #include "lrpflow/registry.h"
 
 namespace lrpflow::testing {
@@ -70,26 +71,7 @@ inline OpenedStage open_stage(const std::string& type_name, const std::map<std::
   return stage;
 }
 
-// A fresh folder under the system temp dir, removed when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("lrpflow-io-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = lrpflow::test_common::TempDir;
 
 inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::filesystem::create_directories(path.parent_path());
