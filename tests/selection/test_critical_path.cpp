@@ -58,6 +58,29 @@ TEST(CriticalPath, DotRendersToSvg) {
   EXPECT_FALSE(render_svg("digraph { this is not dot"));
 }
 
+// Layer and class names come from untrusted models and sidecars: whatever they hold, the DOT text
+// keeps them inside their quotes, Graphviz lays it out, and the SVG has no link.
+TEST(CriticalPath, HostileNamesStayLabels) {
+  CriticalPathGraph g = small_graph();
+  g.target_label = "c3\", URL=\"javascript:alert(3)\"";
+  g.layers[0].name = "a\\\"]; evil [URL=\"javascript:alert(1)\"]; x [label=\"";
+  g.layers[1].name = std::string("bad\xff\xfe utf8 \n newline \\N");
+  ASSERT_TRUE(find_critical_paths(g, 1, PathCombine::Product).is_ok());
+  auto svg = render_svg(to_dot(g));
+  ASSERT_TRUE(svg) << svg.status().message();
+  const std::string& text = svg.value();
+  // Edge tooltips make <a xlink:title> groups; a URL attribute would add an xlink:href.
+  EXPECT_EQ(text.find("href"), std::string::npos) << text;
+  EXPECT_EQ(text.find("<title>evil</title>"), std::string::npos) << "a name added a node";
+  EXPECT_NE(text.find("c3&quot;, URL=&quot;javascript:alert(3)&quot;</text>"), std::string::npos)
+      << "the class name is shown as text";
+  EXPECT_NE(text.find("newline \\N</text>"), std::string::npos) << "a backslash is no Graphviz escape";
+  EXPECT_NE(text.find("utf8"), std::string::npos);
+  // Every name is still valid JSON (bytes that are not UTF-8 become U+FFFD).
+  const auto j = nlohmann::json::parse(to_json(g));
+  EXPECT_EQ(j["layers"][1]["name"].get<std::string>().rfind("bad\xEF\xBF\xBD", 0), 0u);
+}
+
 TEST(CriticalPath, RejectsEdgesToMissingNeurons) {
   CriticalPathGraph g = small_graph();
   g.edges.push_back({0, 0, 9, 1.0, 1.0});

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lrpflow/utf8.h"
+
 namespace lrpflow::selection {
 
 namespace {
@@ -31,6 +33,21 @@ int upper_size(const CriticalPathGraph& g, int lower_layer) {
 }
 
 std::string node_id(int layer, int position) { return fmt::format("L{}_{}", layer, position); }
+
+// The body of a DOT double-quoted string that shows `text` literally. Layer and class names come
+// from untrusted models and sidecars: a bare `"` would end the string and let the rest add
+// attributes (URL="javascript:..."), and a backslash would start a Graphviz escape (\N, \G, \l).
+// Control characters become spaces; bytes that are not UTF-8, which Graphviz (charset UTF-8)
+// rejects, become U+FFFD.
+std::string dot_text(std::string_view text) {
+  std::string out;
+  for (const char c : utf8_with_replacement(text)) {
+    if (c == '"' || c == '\\') out += '\\';
+    const auto byte = static_cast<unsigned char>(c);
+    out += (byte < 0x20 || byte == 0x7f) ? ' ' : c;
+  }
+  return out;
+}
 
 // Graphviz reports errors through a callback; keep them for the Status instead of printing them.
 std::string graphviz_errors;
@@ -93,7 +110,8 @@ std::string to_json(const CriticalPathGraph& graph) {
       nodes.push_back({{"layer", graph.layers[l].name}, {"neuron", graph.layers[l].neurons[p.nodes[l]]}});
     j["paths"]["items"].push_back({{"neurons", nodes}, {"strength", p.strength}});
   }
-  return j.dump(2);
+  // Names from untrusted models may hold bytes that are not UTF-8: replaced, never an exception.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string to_dot(const CriticalPathGraph& graph) {
@@ -113,13 +131,13 @@ std::string to_dot(const CriticalPathGraph& graph) {
   if (!graph.input_relevance.empty()) dot << "  input [label=\"input\", shape=ellipse, fillcolor=\"#dddddd\"];\n";
   for (int l = 0; l < layers; ++l) {
     const GraphLayer& layer = graph.layers[l];
-    dot << "  subgraph cluster_" << l << " {\n    label=\"" << layer.name << "\"; style=dashed; color=\"#999999\";\n";
+    dot << "  subgraph cluster_" << l << " {\n    label=\"" << dot_text(layer.name) << "\"; style=dashed; color=\"#999999\";\n";
     for (size_t i = 0; i < layer.neurons.size(); ++i)
       dot << "    " << node_id(l, static_cast<int>(i)) << " [label=\"" << layer.neurons[i] << "\\nR="
           << fmt::format("{:.3g}", layer.relevance[i]) << "\"];\n";
     dot << "  }\n";
   }
-  dot << "  target [label=\"class " << graph.target << (graph.target_label.empty() ? "" : "\\n" + graph.target_label)
+  dot << "  target [label=\"class " << graph.target << (graph.target_label.empty() ? "" : "\\n" + dot_text(graph.target_label))
       << "\\nR=" << fmt::format("{:.3g}", graph.target_relevance)
       << "\", shape=doubleoctagon, fillcolor=\"#ffe0b0\"];\n";
   for (size_t i = 0; i < graph.input_relevance.size(); ++i)
