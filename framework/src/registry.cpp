@@ -2,8 +2,12 @@
 
 #include <dlfcn.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -16,6 +20,38 @@
 
 namespace lrpflow {
 namespace fs = std::filesystem;
+
+namespace {
+
+// A plugin's static constructors run inside dlopen(). One that calls exit(0) there would end the
+// process with status 0 having done nothing, which a script would take for success. While a library
+// is being opened, an atexit handler turns any exit() into a failure that names the library.
+std::atomic<const char*> library_being_loaded{nullptr};
+
+void refuse_exit_while_loading() {
+  if (const char* file = library_being_loaded.load()) {
+    std::fprintf(stderr, "lrpflow: error: plugin %s called exit() while it was being loaded\n", file);
+    std::fflush(stderr);
+    ::_exit(70);  // EX_SOFTWARE; _exit because the exit sequence itself is what the plugin started
+  }
+}
+
+class LoadingGuard {
+ public:
+  explicit LoadingGuard(const std::string& file) : file_(file) {
+    static const bool registered = std::atexit(refuse_exit_while_loading) == 0;
+    (void)registered;
+    library_being_loaded.store(file_.c_str());
+  }
+  ~LoadingGuard() { library_being_loaded.store(nullptr); }
+  LoadingGuard(const LoadingGuard&) = delete;
+  LoadingGuard& operator=(const LoadingGuard&) = delete;
+
+ private:
+  std::string file_;
+};
+
+}  // namespace
 
 struct PluginRegistry::Impl {
   // Libraries stay loaded for the life of the registry (which lives for the process): descriptors,
@@ -83,7 +119,10 @@ void PluginRegistry::load_directories(const std::vector<fs::path>& dirs) {
     }
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      if (entry.path().extension() == ".so" && !entry.is_directory()) files.push_back(entry.path());
+      // Regular files only (symlinks to them included): opening a FIFO or a device would block or
+      // read forever.
+      std::error_code type_error;
+      if (entry.path().extension() == ".so" && entry.is_regular_file(type_error)) files.push_back(entry.path());
     }
     if (ec) {
       impl_->problems.push_back(dir.string() + ": cannot list plugin directory: " + ec.message());
@@ -102,7 +141,10 @@ Status PluginRegistry::load_library(const fs::path& file) {
   fs::path canonical = fs::canonical(file, ec);
   if (ec) return Status::error(file.string() + ": cannot load plugin: " + ec.message());
   if (impl_->loaded_files.count(canonical.string())) return Status::ok();
+  if (!fs::is_regular_file(canonical, ec))
+    return Status::error(file.string() + ": cannot load plugin: not a regular file");
 
+  LoadingGuard guard(file.string());
   boost::dll::shared_library library;
   boost::system::error_code load_error;
   // rtld_now: a library with an unresolved symbol is refused here, not when a stage first runs.
@@ -119,7 +161,11 @@ Status PluginRegistry::load_library(const fs::path& file) {
   using EntryFn = const LrpflowPluginInfo*();
   const LrpflowPluginInfo* info = nullptr;
   try {
-    info = library.get_alias<EntryFn>(LRPFLOW_PLUGIN_ENTRY_NAME)();
+    // A Boost.DLL alias is a variable holding the function's address; a library may define the
+    // symbol with a null value, which get_alias() would call.
+    EntryFn* entry = library.get<EntryFn*>(LRPFLOW_PLUGIN_ENTRY_NAME);
+    if (!entry) return Status::error(file.string() + ": the plugin entry " LRPFLOW_PLUGIN_ENTRY_NAME " is null");
+    info = entry();
   } catch (const std::exception& e) {
     return Status::error(file.string() + ": cannot read the plugin entry: " + e.what());
   }

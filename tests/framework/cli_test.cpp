@@ -174,6 +174,15 @@ TEST(Cli, PluginsListsSkippedLibrariesAsWarnings) {
       << r.output;
 }
 
+// exit(0) from a plugin's static constructor must not pass for success.
+TEST(Cli, PluginThatExitsWhileLoadingFailsTheCommand) {
+  const CliResult r = lrpflow_cli({"--plugin-path", LRPFLOW_TEST_EXIT_PLUGIN_DIR, "plugins"});
+  EXPECT_EQ(r.exit_code, 70) << r.output;
+  EXPECT_TRUE(contains(r.output, std::string("plugin ") + LRPFLOW_TEST_EXIT_PLUGIN_DIR +
+                                     "/framework_test_exits_on_load.so called exit() while it was being loaded"))
+      << r.output;
+}
+
 TEST(Cli, UsageErrorsGiveExitCodeTwo) {
   EXPECT_EQ(lrpflow_cli({}).exit_code, 2);
   EXPECT_EQ(lrpflow_cli({"run"}).exit_code, 2);

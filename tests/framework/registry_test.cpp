@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "lrpflow/lrp/rule.h"
@@ -38,22 +40,36 @@ TEST(Registry, LoadsTheTestPluginAndIndexesItsTypes) {
 TEST(Registry, RefusesWrongVersionsAndNonPluginsNamingTheFile) {
   PluginRegistry registry;
   registry.load_directories({LRPFLOW_TEST_BAD_PLUGIN_DIR, LRPFLOW_TEST_PLUGIN_DIR});
-  // The good plugin still loads after three bad libraries.
+  // The good plugin still loads after four bad libraries.
   EXPECT_NE(registry.find_stage("test_source"), nullptr);
-  ASSERT_EQ(registry.problems().size(), 3u);
+  ASSERT_EQ(registry.problems().size(), 4u);
   std::string all;
   for (const auto& p : registry.problems()) all += p + "\n";
   const std::string bad = LRPFLOW_TEST_BAD_PLUGIN_DIR;
-  // Sorted by file name: missing_symbol, not_a_plugin, wrong_version.
+  // Sorted by file name: missing_symbol, not_a_plugin, null_entry, wrong_version.
   EXPECT_TRUE(contains(registry.problems()[0], bad + "/framework_test_missing_symbol.so: cannot load plugin library"))
       << all;
   EXPECT_TRUE(contains(registry.problems()[0], "lrpflow_test_symbol_that_does_not_exist")) << all;
   EXPECT_EQ(registry.problems()[1],
             bad + "/framework_test_not_a_plugin.so is not an lrpflow plugin (no lrpflow_plugin_info entry)");
-  EXPECT_EQ(registry.problems()[2], bad + "/framework_test_wrong_version.so: plugin built for lrpflow plugin API "
+  EXPECT_EQ(registry.problems()[2], bad + "/framework_test_null_entry.so: the plugin entry lrpflow_plugin_info is null");
+  EXPECT_EQ(registry.problems()[3], bad + "/framework_test_wrong_version.so: plugin built for lrpflow plugin API "
                                           "version 999, this lrpflow has version " +
                                           std::to_string(LRPFLOW_PLUGIN_API_VERSION) + "; rebuild the plugin");
   EXPECT_EQ(registry.plugins().size(), 1u);
+}
+
+// A FIFO (or any other non-regular file) named *.so would block dlopen()'s read forever.
+TEST(Registry, SkipsFilesThatAreNotRegular) {
+  test::TempDir dir;
+  ASSERT_EQ(::mkfifo((dir.path() / "fifo.so").c_str(), 0600), 0);
+  fs::create_directory(dir.path() / "folder.so");
+  PluginRegistry registry;
+  registry.load_directories({dir.path()});
+  EXPECT_TRUE(registry.problems().empty()) << registry.problems()[0];
+  EXPECT_TRUE(registry.plugins().empty());
+  const Status direct = registry.load_library(dir.path() / "fifo.so");
+  EXPECT_EQ(direct.message(), (dir.path() / "fifo.so").string() + ": cannot load plugin: not a regular file");
 }
 
 TEST(Registry, ReportsFilesThatAreNotElfAndMissingDirectories) {
