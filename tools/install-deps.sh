@@ -8,7 +8,7 @@ packages=(
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev
   libboost-dev libboost-filesystem-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libzip-dev
   dataset-fashion-mnist
   graphviz libgraphviz-dev
   python3-torch python3-torchvision

@@ -183,6 +183,45 @@ TEST(ModelImport, MissingOrUnknownFilesGiveErrorsNamingThePath) {
   EXPECT_NE(bad.status().message().find(garbage.string()), std::string::npos);
 }
 
+// LibTorch's reader skips CRC checks: a flipped bit in a weight loads silently with another value.
+// The importer checks every entry first and names the file and the entry.
+TEST(ModelImport, CorruptOrTruncatedArchiveIsRefusedNamingTheFile) {
+  const std::string original = testing::fixture_dir() + "/tiny_cnn/model_scripted.pt";
+  std::ifstream in(original, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  // Find the first weight's bytes in the file (entries are stored uncompressed) and change one.
+  torch::jit::Module module = torch::jit::load(original);
+  const at::Tensor weight = (*module.parameters().begin()).contiguous();
+  const std::string weight_bytes(static_cast<const char*>(weight.data_ptr()), 16);
+  const size_t at = bytes.find(weight_bytes);
+  ASSERT_NE(at, std::string::npos);
+  std::string corrupt = bytes;
+  corrupt[at + 3] = static_cast<char>(corrupt[at + 3] ^ 0x40);
+  const auto corrupt_path = temp_path("corrupt.pt");
+  std::ofstream(corrupt_path, std::ios::binary) << corrupt;
+  // Without the check the corrupt file loads, with a changed weight.
+  const at::Tensor changed = (*torch::jit::load(corrupt_path.string()).parameters().begin());
+  EXPECT_FALSE(at::equal(changed, weight));
+
+  auto refused = load_model(corrupt_path);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find(corrupt_path.string() + ": corrupt archive entry"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("CRC"), std::string::npos) << refused.status().message();
+
+  const auto truncated_path = temp_path("truncated.pt");
+  std::ofstream(truncated_path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  auto truncated = load_model(truncated_path);
+  ASSERT_FALSE(truncated);
+  EXPECT_NE(truncated.status().message().find(truncated_path.string()), std::string::npos);
+  std::filesystem::remove(corrupt_path);
+  std::filesystem::remove(truncated_path);
+
+  // The intact file still loads.
+  EXPECT_TRUE(load_model(original)) << load_model(original).status().message();
+}
+
 TEST(ModelYaml, TinyCnnDescriptionMatchesTheFixtureTopology) {
   auto model = load_model(config_dir() + "/models/tiny_cnn.yaml");
   ASSERT_TRUE(model) << model.status().message();
@@ -195,7 +234,9 @@ TEST(ModelYaml, TinyCnnDescriptionMatchesTheFixtureTopology) {
     EXPECT_EQ(a.name, b.name);
     EXPECT_EQ(a.kind, b.kind) << a.name;
     EXPECT_EQ(a.output_shape, b.output_shape) << a.name;
-    if (a.weight.defined()) EXPECT_EQ(a.weight.sizes(), b.weight.sizes()) << a.name;
+    if (a.weight.defined()) {
+      EXPECT_EQ(a.weight.sizes(), b.weight.sizes()) << a.name;
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 #include "lrpflow/lrp/model_import.h"
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -13,8 +14,11 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/script.h>
 
+#include "archive_check.h"
+#include "lrpflow/files.h"
 #include "lrpflow/lrp/model_yaml.h"
 
 namespace lrpflow::lrp {
@@ -452,6 +456,23 @@ class GraphImporter {
   std::vector<Layer> layers_;
 };
 
+// LibTorch's archive reader over bytes already in memory.
+class BytesReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BytesReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* what) const override {
+    (void)what;
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  std::string bytes_;
+};
+
 }  // namespace
 
 const std::vector<std::string>& supported_torchscript_ops() { return kSupportedOps; }
@@ -461,9 +482,13 @@ Result<std::shared_ptr<Model>> load_torchscript_model(const std::filesystem::pat
   const std::string source = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return Status::error(source + ": no such model file");
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.status();
+  LRPFLOW_RETURN_IF_ERROR(verify_zip_archive(bytes.value(), source));
   std::vector<Layer> layers;
   try {
-    torch::jit::Module module = torch::jit::load(source);
+    // Loaded from the bytes that were checked, so the file cannot change in between.
+    torch::jit::Module module = torch::jit::load(std::make_shared<BytesReader>(std::move(bytes).value()));
     module.eval();
     torch::jit::Module frozen = torch::jit::freeze_module(module);
     auto graph = frozen.get_method("forward").graph();
