@@ -390,6 +390,36 @@ TEST(IdxLoader, TruncatedBadMagicAndMismatchedFilesAreClearErrors) {
   }
 }
 
+// A header may claim far more records than a run loads: only first + count records are inflated,
+// and what would be held is checked against max_bytes before anything is read.
+TEST(IdxLoader, ReadsOnlyTheRecordsItNeedsWithinTheByteLimit) {
+  TempDir dir;
+  // The header claims 2,000,000 images of 28x28 (1.57 GB); the file holds five.
+  std::string header = be32(0x803) + be32(2000000) + be32(28) + be32(28);
+  write_gzip(dir / "bomb-images-idx3-ubyte.gz", header + std::string(5 * 28 * 28, '\x7f'));
+  const std::string file = (dir / "bomb-images-idx3-ubyte.gz").string();
+  auto five = open_stage("idx_loader", {{"images", file}, {"count", std::int64_t{5}}, {"labels", std::string("none")}}, {});
+  ASSERT_TRUE(five.open_status) << five.open_status.message();
+  EXPECT_EQ(load_all(five).size(), 5u);
+
+  auto all = open_stage("idx_loader", {{"images", file}, {"labels", std::string("none")}}, {});
+  ASSERT_FALSE(all.open_status);
+  EXPECT_NE(all.open_status.message().find(file + ": the 2000000 records to load need 1568000000 bytes, over the limit "
+                                                  "max_bytes = 1073741824"),
+            std::string::npos)
+      << all.open_status.message();
+
+  auto small_limit = open_stage("idx_loader", {{"images", file}, {"count", std::int64_t{2}}, {"max_bytes", std::int64_t{1000}},
+                                               {"labels", std::string("none")}}, {});
+  ASSERT_FALSE(small_limit.open_status);
+  EXPECT_NE(small_limit.open_status.message().find("need 1568 bytes, over the limit max_bytes = 1000"), std::string::npos)
+      << small_limit.open_status.message();
+
+  auto six = open_stage("idx_loader", {{"images", file}, {"count", std::int64_t{6}}, {"labels", std::string("none")}}, {});
+  ASSERT_FALSE(six.open_status);
+  EXPECT_NE(six.open_status.message().find("truncated IDX file"), std::string::npos) << six.open_status.message();
+}
+
 TEST(IdxLoader, DefaultsReadTheInstalledFashionMnistTestSet) {
   const std::filesystem::path images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
   if (!std::filesystem::exists(images)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
