@@ -81,6 +81,21 @@ TEST(CriticalPath, HostileNamesStayLabels) {
   EXPECT_EQ(j["layers"][1]["name"].get<std::string>().rfind("bad\xEF\xBF\xBD", 0), 0u);
 }
 
+// Items render in whatever order the threads take them: an SVG must not depend on what was
+// rendered before it in the process.
+TEST(CriticalPath, SvgIsTheSameWhateverWasRenderedBefore) {
+  CriticalPathGraph g = small_graph();
+  ASSERT_TRUE(find_critical_paths(g, 2, PathCombine::Product).is_ok());
+  const std::string dot = to_dot(g);
+  auto first = render_svg(dot);
+  CriticalPathGraph other = small_graph();
+  other.layers[0].name = "another.layer";
+  ASSERT_TRUE(render_svg(to_dot(other)));
+  auto again = render_svg(dot);
+  ASSERT_TRUE(first && again);
+  EXPECT_EQ(first.value(), again.value());
+}
+
 TEST(CriticalPath, RejectsEdgesToMissingNeurons) {
   CriticalPathGraph g = small_graph();
   g.edges.push_back({0, 0, 9, 1.0, 1.0});

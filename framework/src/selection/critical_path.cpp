@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -48,6 +51,59 @@ std::string dot_text(std::string_view text) {
   }
   return out;
 }
+
+// Graphviz's default ID discipline uses the address of a name's interned string as the object's
+// ID, and subgraphs are emitted in ID order: the order of the layer boxes in the SVG then depended
+// on what the process had allocated before. These IDs follow the order in which names first
+// appear in the DOT text (even numbers; anonymous objects get odd ones, as in the default).
+struct SequentialIds {
+  std::deque<std::string> names;  // a deque: print() hands out pointers into it
+  std::map<std::string, IDTYPE, std::less<>> ids;
+  IDTYPE next_anonymous = 1;
+};
+
+void* ids_open(Agraph_t*, Agdisc_t*) { return new SequentialIds(); }
+long ids_map(void* state, int, char* name, IDTYPE* id, int create) {
+  auto& ids = *static_cast<SequentialIds*>(state);
+  if (!name) {
+    *id = ids.next_anonymous;
+    ids.next_anonymous += 2;
+    return 1;
+  }
+  auto it = ids.ids.find(std::string_view(name));
+  if (it == ids.ids.end()) {
+    if (!create) return 0;
+    ids.names.emplace_back(name);
+    it = ids.ids.emplace(ids.names.back(), 2 * static_cast<IDTYPE>(ids.names.size())).first;
+  }
+  *id = it->second;
+  return 1;
+}
+long ids_alloc(void*, int, IDTYPE) { return 0; }  // no object asks for an ID of its own choosing
+void ids_free(void*, int, IDTYPE) {}
+char* ids_print(void* state, int, IDTYPE id) {
+  auto& ids = *static_cast<SequentialIds*>(state);
+  if (id % 2 != 0 || id == 0 || id / 2 > ids.names.size()) return nullptr;
+  return const_cast<char*>(ids.names[id / 2 - 1].c_str());
+}
+void ids_close(void* state) { delete static_cast<SequentialIds*>(state); }
+void ids_register(void*, int, void*) {}
+Agiddisc_t sequential_id_discipline = {ids_open, ids_map, ids_alloc, ids_free, ids_print, ids_close, ids_register};
+
+// Reads DOT text from memory for agread().
+struct TextChannel {
+  std::string_view rest;
+};
+int text_read(void* channel, char* buffer, int size) {
+  auto& text = static_cast<TextChannel*>(channel)->rest;
+  const size_t n = std::min<size_t>(static_cast<size_t>(size), text.size());
+  std::memcpy(buffer, text.data(), n);
+  text.remove_prefix(n);
+  return static_cast<int>(n);
+}
+int text_put(void*, const char*) { return 0; }
+int text_flush(void*) { return 0; }
+Agiodisc_t text_io_discipline = {text_read, text_put, text_flush};
 
 // Graphviz reports errors through a callback; keep them for the Status instead of printing them.
 std::string graphviz_errors;
@@ -164,7 +220,9 @@ Result<std::string> render_svg(const std::string& dot) {
   agseterrf(collect_graphviz_error);
   GVC_t* context = gvContext();
   if (!context) return Status::error("cannot start Graphviz");
-  Agraph_t* g = agmemread(dot.c_str());
+  Agdisc_t discipline = {&AgMemDisc, &sequential_id_discipline, &text_io_discipline};
+  TextChannel channel{dot};
+  Agraph_t* g = agread(&channel, &discipline);
   if (!g) {
     gvFreeContext(context);
     std::string detail = graphviz_errors;
