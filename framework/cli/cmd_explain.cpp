@@ -142,8 +142,8 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
     if (!all_npy) {
       if (args->size > 0) y << YAML::Key << "size" << YAML::Value << args->size;
       if (args->crop > 0) y << YAML::Key << "crop" << YAML::Value << args->crop;
-      if (!args->mean.empty()) y << YAML::Key << "mean" << YAML::Value << YAML::Flow << args->mean;
-      if (!args->std.empty()) y << YAML::Key << "std" << YAML::Value << YAML::Flow << args->std;
+      if (!args->mean.empty()) y << YAML::Key << "mean" << YAML::Value << YAML::Flow << format_yaml_floats(args->mean);
+      if (!args->std.empty()) y << YAML::Key << "std" << YAML::Value << YAML::Flow << format_yaml_floats(args->std);
       std::string color = args->color;
       if (color.empty() && !args->input_shape.empty()) color = args->input_shape[0] == 1 ? "gray" : "rgb";
       if (!color.empty()) y << YAML::Key << "color" << YAML::Value << color;

@@ -335,7 +335,8 @@ void add_merge_command(CLI::App& app, CliGlobals& globals) {
   cmd->add_option("DIR", args->dir, "The output directory the shards wrote into")->required();
   cmd->add_option("--count", args->count, "Number of shards to expect (default: from the manifests found)")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("!--no-report", args->report, "Do not build the HTML report");
+  // A callback flag: a negated bool flag ("!--no-report") would show its default as "{false}" in --help.
+  cmd->add_flag_callback("--no-report", [args] { args->report = false; }, "Do not build the HTML report");
   cmd->callback([&globals, args] {
     const fs::path dir(args->dir);
     MergeOptions options;

@@ -12,16 +12,18 @@
 namespace lrpflow::cli {
 namespace {
 
-// Set from the signal handler; the runtime polls it before emitting each item.
+// Set from the signal handler; the runtime polls them (before emitting each item; a watcher thread).
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_quit_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
 
-// The first signal asks for a clean stop; a second one ends the process the default way.
+// The first signal asks for a clean stop; a second one to quit now, after writing the manifest of
+// what is done; a third (the manifest write is stuck) ends the process the default way.
 extern "C" void request_stop(int signal_number) {
-  if (g_stop_requested.exchange(true)) {
-    std::signal(signal_number, SIG_DFL);
-    std::raise(signal_number);
-  }
+  if (!g_stop_requested.exchange(true)) return;
+  if (!g_quit_requested.exchange(true)) return;
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
 }
 
 void install_stop_handlers() {
@@ -125,6 +127,7 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool 
   RunOptions options;
   options.resume = resume;
   options.stop_requested = &g_stop_requested;
+  options.quit_requested = &g_quit_requested;
   options.on_progress = [&display](const RunProgress& p) { display.update(p); };
   options.shard = shard;
   auto report = run_pipeline(pipeline, registry, options);

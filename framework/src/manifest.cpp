@@ -144,7 +144,10 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
 }
 
 Status write_manifest(const fs::path& path, const Manifest& manifest) {
-  return write_file_atomic(path, manifest_to_json(manifest));
+  // The manifest records files as done: they reach the disk first, in one batch (files.h).
+  if (Status flushed = flush_written_files(); !flushed) return Status::error("not writing " + path.string() + ": " + flushed.message());
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(path, manifest_to_json(manifest)));
+  return flush_written_files();
 }
 
 Result<Manifest> read_manifest(const fs::path& path) {

@@ -1,9 +1,9 @@
 #include "lrpflow/options.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 #include <stdexcept>
 
 namespace lrpflow {
@@ -42,18 +42,6 @@ const char* held_type_name(const OptionValue& value) {
 
 [[noreturn]] void wrong_type(const std::string& name, const char* wanted, const OptionValue& value) {
   throw std::invalid_argument("option '" + name + "' is a " + held_type_name(value) + ", not a " + wanted);
-}
-
-std::string format_double(double value) {
-  if (std::isnan(value)) return ".nan";
-  if (std::isinf(value)) return value > 0 ? ".inf" : "-.inf";
-  std::ostringstream out;
-  out.precision(15);
-  out << value;
-  std::string text = out.str();
-  // Keep a float recognisable as a float when it is read back as YAML.
-  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
-  return text;
 }
 
 // Quotes a string when YAML would otherwise read it as something else (a number, a bool, a map).
@@ -161,18 +149,37 @@ const std::string& Options::get_yaml(const std::string& name) const {
   wrong_type(name, "yaml", value);
 }
 
+std::string format_yaml_float(double value) {
+  if (std::isnan(value)) return ".nan";
+  if (std::isinf(value)) return value > 0 ? ".inf" : "-.inf";
+  char buffer[64];
+  // to_chars without a precision is the shortest form that round-trips.
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  std::string text(buffer, result.ptr);
+  // Keep a float recognisable as a float when it is read back as YAML.
+  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::vector<std::string> format_yaml_floats(const std::vector<double>& values) {
+  std::vector<std::string> out;
+  out.reserve(values.size());
+  for (double value : values) out.push_back(format_yaml_float(value));
+  return out;
+}
+
 std::string format_option_value(const OptionValue& value) {
   struct Formatter {
     std::string operator()(std::monostate) const { return "(none)"; }
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(std::int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return format_double(d); }
+    std::string operator()(double d) const { return format_yaml_float(d); }
     std::string operator()(const std::string& s) const { return format_string(s); }
     std::string operator()(const std::vector<std::string>& l) const { return format_list(l, format_string); }
     std::string operator()(const std::vector<std::int64_t>& l) const {
       return format_list(l, [](std::int64_t i) { return std::to_string(i); });
     }
-    std::string operator()(const std::vector<double>& l) const { return format_list(l, format_double); }
+    std::string operator()(const std::vector<double>& l) const { return format_list(l, format_yaml_float); }
     std::string operator()(const YamlText& y) const { return y.text; }
   };
   return std::visit(Formatter{}, value);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -55,6 +56,118 @@ std::string describe_node(const YAML::Node& node) {
     case YAML::NodeType::Null: return "nothing";
     default: return "an undefined value";
   }
+}
+
+// A flow collection or quoted scalar left open. yaml-cpp reports where it noticed the problem
+// (often the start of the next line); the user needs the bracket or quote that began it.
+struct OpenConstruct {
+  char opener = 0;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  char wrong_closer = 0;  // set when closed by the wrong bracket, at closer_line:closer_column
+  int closer_line = 0;
+  int closer_column = 0;
+};
+
+// Scans YAML text for the innermost '[', '{', '"' or '\'' that is never closed (or closed by the
+// wrong bracket). Knows enough YAML to skip comments, block scalars (| and >) and apostrophes
+// inside plain words; nullopt when everything it saw is balanced.
+std::optional<OpenConstruct> find_unclosed_construct(std::string_view text) {
+  std::vector<OpenConstruct> flows;  // open flow collections, innermost last
+  std::optional<OpenConstruct> quote;
+  int block_parent_indent = -1;  // in a block scalar: lines indented more than this are its text
+  int line_number = 0;
+  std::size_t line_start = 0;
+  while (line_start <= text.size()) {
+    std::size_t line_end = text.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = text.size();
+    const std::string_view line = text.substr(line_start, line_end - line_start);
+    ++line_number;
+    line_start = line_end + 1;
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    const int indent = first == std::string_view::npos ? -1 : static_cast<int>(first);
+    if (block_parent_indent >= 0 && !quote) {
+      if (indent < 0 || indent > block_parent_indent) continue;
+      block_parent_indent = -1;
+    }
+    bool token_start = true;  // the next character may begin a collection or a quoted scalar
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      const int column = static_cast<int>(i) + 1;
+      if (quote) {
+        if (quote->opener == '"' && c == '\\') {
+          ++i;
+        } else if (c == quote->opener) {
+          if (c == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+            ++i;  // '' is an escaped quote
+          } else {
+            quote.reset();
+            token_start = false;
+          }
+        }
+        continue;
+      }
+      if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) break;  // a comment
+      if ((c == '"' || c == '\'') && token_start) {
+        quote = OpenConstruct{c, line_number, column};
+        continue;
+      }
+      if ((c == '[' || c == '{') && (token_start || !flows.empty())) {
+        flows.push_back({c, line_number, column});
+        token_start = true;
+        continue;
+      }
+      if ((c == ']' || c == '}') && !flows.empty()) {
+        if ((c == ']') != (flows.back().opener == '[')) {
+          OpenConstruct wrong = flows.back();
+          wrong.wrong_closer = c;
+          wrong.closer_line = line_number;
+          wrong.closer_column = column;
+          return wrong;
+        }
+        flows.pop_back();
+        token_start = false;
+        continue;
+      }
+      if ((c == '|' || c == '>') && token_start && flows.empty()) {
+        const std::size_t rest = line.find_first_not_of("0123456789+- \t\r", i + 1);
+        if (rest == std::string_view::npos || line[rest] == '#') {
+          block_parent_indent = indent;
+          break;
+        }
+      }
+      token_start = c == ' ' || c == '\t' || (c == ',' && !flows.empty());
+    }
+    if (line_end == text.size()) break;
+  }
+  if (quote) return quote;
+  if (!flows.empty()) return flows.back();
+  return std::nullopt;
+}
+
+// The diagnostic of a yaml-cpp syntax error: at the construct left open when there is one.
+Diagnostic syntax_error(std::string_view text, const std::string& file, const YAML::ParserException& e) {
+  const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+  const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
+  const std::optional<OpenConstruct> open = find_unclosed_construct(text);
+  const bool before_error = open && (line == 0 || open->line < line || (open->line == line && open->column <= column));
+  if (!before_error) return {file, line, column, "YAML syntax error: " + e.msg};
+  const std::string what = open->opener == '"' || open->opener == '\'' ? std::string("the quote ") + open->opener
+                                                                       : std::string("the '") + open->opener + "'";
+  std::string message = "YAML syntax error: " + what + " here is ";
+  if (open->wrong_closer) {
+    message += std::string("closed by '") + open->wrong_closer + "' at line " + std::to_string(open->closer_line) +
+               ", column " + std::to_string(open->closer_column);
+  } else {
+    message += "never closed";
+  }
+  if (line > 0) {
+    message += " (the parser stopped at line " + std::to_string(line) + ", column " + std::to_string(column) + ": " +
+               e.msg + ")";
+  } else {
+    message += " (" + e.msg + ")";
+  }
+  return {file, open->line, open->column, message};
 }
 
 Result<std::int64_t> parse_int(const YAML::Node& node) {
@@ -225,6 +338,12 @@ class Checker {
     }
   }
 
+  void remember_override_key(const YAML::Node& map, const std::string& key, const std::string& origin) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == key) override_nodes_.emplace_back(it->first, origin);
+    }
+  }
+
   std::string file_;
   const PluginRegistry& registry_;
   std::vector<std::pair<YAML::Node, std::string>> override_nodes_;
@@ -287,6 +406,9 @@ void Checker::apply_overrides(YAML::Node& root, const std::vector<Override>& ove
         }
         current.reset(found);
       } else if (current.IsMap() || current.IsNull()) {
+        const bool existed = current.IsMap() && static_cast<const YAML::Node&>(current)[segment].IsDefined();
+        YAML::Node parent;
+        parent.reset(current);
         if (last) {
           current[segment] = value;
           remember_override_nodes(value, o.origin);
@@ -295,9 +417,13 @@ void Checker::apply_overrides(YAML::Node& root, const std::vector<Override>& ove
           if (!child || child.IsNull()) {
             current[segment] = YAML::Node(YAML::NodeType::Map);
             child.reset(current[segment]);
+            override_nodes_.emplace_back(child, o.origin);
           }
           current.reset(child);
         }
+        // A key the override added exists only on the command line: errors about it (an unknown
+        // option, a misspelt section) name the --set, not a line of the file.
+        if (!existed) remember_override_key(parent, segment, o.origin);
       } else {
         error_in_override(o, "'" + walked + "' is " + describe_node(current) + ", not a map");
         failed = true;
@@ -422,7 +548,7 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
   try {
     loaded = YAML::Load(std::string(text));
   } catch (const YAML::ParserException& e) {
-    load.diagnostics.push_back({file.string(), e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
+    load.diagnostics.push_back(syntax_error(text, file.string(), e));
     return load;
   } catch (const YAML::Exception& e) {
     load.diagnostics.push_back({file.string(), 0, 0, "cannot parse YAML: " + e.msg});

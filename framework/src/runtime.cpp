@@ -7,6 +7,9 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
+
+#include <sys/stat.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -103,35 +106,86 @@ std::string pipeline_identity(const Pipeline& pipeline) {
   return identity;
 }
 
-// An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run and released by the
-// kernel even when the process dies, so a stale lock file never blocks a later run.
+// An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
+// even when the process dies, so a stale lock file never blocks a later run; a run that ends
+// removes the file (while still holding the lock, so no other run can be holding it).
 class RunLock {
  public:
   RunLock() = default;
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing drops the lock
-  }
+  ~RunLock() { release(); }
 
   Status acquire(const fs::path& path, const std::string& what) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Status::error("cannot open lock file " + path.string() + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      const int error = errno;
-      if (error == EWOULDBLOCK) {
-        return Status::error("another lrpflow process is already running " + what + " in " + path.parent_path().string() +
-                             " (" + path.string() + " is locked); wait for it or use another --out");
+    path_ = path;
+    // A run that ends unlinks the file it locked: retry until the locked file is the one at `path`.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) return Status::error("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+      if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int error = errno;
+        ::close(fd_);
+        fd_ = -1;
+        if (error == EWOULDBLOCK) {
+          return Status::error("another lrpflow process is already running " + what + " in " +
+                               path.parent_path().string() + " (" + path.string() +
+                               " is locked); wait for it or use another --out");
+        }
+        return Status::error("cannot lock " + path.string() + ": " + std::strerror(error));
       }
-      return Status::error("cannot lock " + path.string() + ": " + std::strerror(error));
+      struct stat locked {}, named {};
+      if (::fstat(fd_, &locked) == 0 && ::stat(path.c_str(), &named) == 0 && locked.st_ino == named.st_ino &&
+          locked.st_dev == named.st_dev) {
+        const std::string pid = std::to_string(::getpid()) + "\n";  // for people looking at the file
+        if (::ftruncate(fd_, 0) == 0) (void)!::write(fd_, pid.data(), pid.size());
+        return Status::ok();
+      }
+      ::close(fd_);
+      fd_ = -1;
     }
-    const std::string pid = std::to_string(::getpid()) + "\n";  // for people looking at the file
-    if (::ftruncate(fd_, 0) == 0) (void)!::write(fd_, pid.data(), pid.size());
-    return Status::ok();
+    return Status::error("cannot lock " + path.string() + ": it keeps being replaced by other runs");
+  }
+
+  // Also called on a second Ctrl-C, right before the process ends without destructors.
+  void release() {
+    if (fd_ < 0) return;
+    ::unlink(path_.c_str());
+    ::close(fd_);  // closing drops the lock
+    fd_ = -1;
   }
 
  private:
+  fs::path path_;
   int fd_ = -1;
+};
+
+// Removes the output directories a run created when they end up empty (a run that could not
+// start leaves no folder behind). Declared before the RunLock so that the lock file goes first.
+class CreatedDirectories {
+ public:
+  explicit CreatedDirectories(const fs::path& dir) : dir_(dir) {
+    std::error_code ec;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      first_created_ = p;
+      if (p == p.parent_path()) break;
+    }
+  }
+  CreatedDirectories(const CreatedDirectories&) = delete;
+  CreatedDirectories& operator=(const CreatedDirectories&) = delete;
+  ~CreatedDirectories() { remove_if_empty(); }
+
+  void remove_if_empty() {
+    if (first_created_.empty()) return;
+    std::error_code ec;
+    for (fs::path p = dir_; !p.empty(); p = p.parent_path()) {
+      if (!fs::is_directory(p, ec) || !fs::is_empty(p, ec) || !fs::remove(p, ec)) break;
+      if (p == first_created_) break;
+    }
+  }
+
+ private:
+  fs::path dir_;
+  fs::path first_created_;  // the outermost directory the run created; empty: none
 };
 
 // The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
@@ -156,6 +210,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       shard.is_whole() ? "" : ".shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
 
   std::error_code ec;
+  CreatedDirectories created_dirs(pipeline.output_dir);
   fs::create_directories(pipeline.output_dir, ec);
   if (ec || !fs::is_directory(pipeline.output_dir)) {
     return Status::error("cannot create output directory " + pipeline.output_dir.string() +
@@ -168,6 +223,55 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       !locked) {
     return locked;
   }
+
+  // The manifest and what the quit watcher below may write; the sink changes it under this mutex.
+  Manifest manifest;
+  std::mutex manifest_mutex;
+  bool manifest_started = false;  // the first manifest is written: a quit writes one too
+  bool run_over = false;          // the final manifest is written: a quit has nothing to add
+  std::vector<std::unique_ptr<StageTimes>> times;
+  const std::vector<StageConfig>& stages = pipeline.stages;
+  auto current_stats = [&] {
+    std::vector<StageStats> stats;
+    for (std::size_t k = 0; k < times.size(); ++k) stats.push_back(summarise(stages[k], *times[k]));
+    return stats;
+  };
+  // write_manifest() flushes the files written so far first: whatever it lists is on disk.
+  auto checkpoint = [&] { return write_manifest(report.manifest_path, manifest); };
+
+  // A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
+  // flight; the manifest then says `interrupted` and lists the items recorded so far.
+  std::atomic<bool> quit_watch_done{false};
+  std::thread quit_watch;
+  if (options.quit_requested) {
+    quit_watch = std::thread([&] {
+      while (!quit_watch_done.load()) {
+        if (options.quit_requested->load()) {
+          std::lock_guard<std::mutex> guard(manifest_mutex);
+          if (run_over) return;
+          if (manifest_started) {
+            manifest.run.state = "interrupted";
+            manifest.run.finished_at = utc_timestamp();
+            manifest.stages = current_stats();
+            if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
+          }
+          lock.release();
+          if (!manifest_started) created_dirs.remove_if_empty();
+          log_warn("quitting now: the items in flight are not recorded");
+          std::_Exit(130);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  struct JoinOnExit {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinOnExit() {
+      done = true;
+      if (thread.joinable()) thread.join();
+    }
+  } join_quit_watch{quit_watch_done, quit_watch};
 
   // 1. The old manifest, for --resume.
   std::map<std::string, ManifestItem> previous;
@@ -201,7 +305,6 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     resources.add(config.name, created.value());
   }
 
-  const std::vector<StageConfig>& stages = pipeline.stages;
   const std::size_t stage_count = stages.size();
   OpenStages open;
   for (const StageConfig& config : stages) {
@@ -248,7 +351,6 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   std::string input_list;
   for (const ItemRef& ref : refs) input_list += ref.id + "\t" + ref.source + "\n";
 
-  Manifest manifest;
   manifest.run.pipeline_file = pipeline.file.string();
   manifest.run.pipeline_hash = fingerprint(pipeline_identity(pipeline));
   manifest.run.inputs_hash = fingerprint(input_list);
@@ -294,13 +396,14 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(positions.size()) +
              " items already done");
   }
-  if (Status written = write_manifest(report.manifest_path, manifest); !written) {
-    report.problems.push_back(written.message());
+  for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
+  {
+    std::lock_guard<std::mutex> guard(manifest_mutex);
+    if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+    manifest_started = true;
   }
 
   // 4. The graph.
-  std::vector<std::unique_ptr<StageTimes>> times;
-  for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
   std::atomic<bool> stop_emitting{false};
   std::atomic<bool> stopped_on_error{false};
   std::atomic<std::int64_t> in_flight{0};
@@ -312,11 +415,6 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   auto last_manifest_write = Clock::now();
   const bool fail_fast = pipeline.runtime.on_error == OnError::Fail;
   auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
-  auto current_stats = [&] {
-    std::vector<StageStats> stats;
-    for (std::size_t k = 0; k < stage_count; ++k) stats.push_back(summarise(stages[k], *times[k]));
-    return stats;
-  };
 
   at::set_num_threads(pipeline.runtime.intra_op_threads);
   // TBB caps workers at the number of cores unless told otherwise; honour an explicit request
@@ -409,15 +507,14 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
                     "' and on_error is 'fail': stopping after the items in flight");
         }
       }
+      std::lock_guard<std::mutex> guard(manifest_mutex);
       manifest.items.push_back(std::move(record));
       ++progress.done;
       progress.elapsed_s = ms_since(run_start) / 1000.0;
       if (options.on_progress) options.on_progress(progress);
       if (ms_since(last_manifest_write) >= options.manifest_interval_s * 1000.0) {
         manifest.stages = current_stats();
-        if (Status written = write_manifest(report.manifest_path, manifest); !written) {
-          log_warn("cannot update the manifest: " + written.message());
-        }
+        if (Status written = checkpoint(); !written) log_warn("cannot update the manifest: " + written.message());
         last_manifest_write = Clock::now();
       }
       return continue_msg();
@@ -464,13 +561,13 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   }
   report.stages = current_stats();
   report.elapsed_s = ms_since(run_start) / 1000.0;
+  std::lock_guard<std::mutex> guard(manifest_mutex);
   manifest.stages = report.stages;
   manifest.run_outputs = report.run_outputs;
   manifest.run.finished_at = utc_timestamp();
   manifest.run.state = report.interrupted ? "interrupted" : report.stopped_on_error ? "stopped" : "complete";
-  if (Status written = write_manifest(report.manifest_path, manifest); !written) {
-    report.problems.push_back(written.message());
-  }
+  if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+  run_over = true;
   return report;
 }
 

@@ -239,5 +239,59 @@ TEST(Cli, SigintStopsCleanlyWithExitCode130) {
   }
 }
 
+TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
+  test::TempDir dir;
+  // Items are written, then sit 1.5 s in the slow stage: a clean stop would wait for them.
+  const fs::path file = write_pipeline(dir.path(),
+                                       "version: 1\n"
+                                       "stages:\n"
+                                       "  - id: src\n"
+                                       "    type: test_source\n"
+                                       "    options: {count: 50}\n"
+                                       "  - id: write\n"
+                                       "    type: test_writer\n"
+                                       "  - id: slow\n"
+                                       "    type: test_slow\n"
+                                       "    options: {sleep_ms: 1500}\n"
+                                       "runtime: {threads: 2, max_in_flight: 2}\n");
+  const fs::path out = dir.path() / "out";
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    ::execl(LRPFLOW_TEST_CLI, LRPFLOW_TEST_CLI, "--plugin-path", LRPFLOW_TEST_PLUGIN_DIR, "run", file.c_str(), "--out",
+            out.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Items 0-1 are recorded once item 4 is written (the first manifest after the start lists none).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fs::exists(out / "items/item-004.txt") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGINT);  // do not wait for the items in flight
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto manifest = read_manifest(out / "manifest.json");
+  ASSERT_TRUE(manifest.is_ok()) << manifest.status().message();
+  EXPECT_EQ(manifest.value().run.state, "interrupted");
+  EXPECT_GE(manifest.value().items.size(), 2u);  // items 0 and 1 had passed every stage
+  EXPECT_LT(manifest.value().items.size(), 50u);
+  for (const ManifestItem& item : manifest.value().items) EXPECT_TRUE(outputs_exist(item, out)) << item.id;
+  EXPECT_FALSE(fs::exists(out / ".lock"));
+}
+
+TEST(Cli, MergeHelpShowsNoReportAsAPlainFlag) {
+  const CliResult help = lrpflow_cli({"merge", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(contains(help.output, "--no-report")) << help.output;
+  EXPECT_FALSE(contains(help.output, "{false}")) << help.output;
+}
+
 }  // namespace
 }  // namespace lrpflow

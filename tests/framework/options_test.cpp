@@ -1,4 +1,7 @@
 // Options accessors, option values from YAML, and their YAML rendering.
+#include <cstdlib>
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "lrpflow/item.h"
@@ -80,6 +83,23 @@ TEST(Options, FormattedValuesReadBackUnchanged) {
     ASSERT_TRUE(back.is_ok()) << text << ": " << back.status().message();
     EXPECT_TRUE(back.value() == value) << text;
   }
+}
+
+TEST(Options, FloatsAreWrittenAsShortAsTheyRoundTrip) {
+  // The quickstart's mean as a float literal: 17 significant digits would print 0.28604059999999998.
+  EXPECT_EQ(format_yaml_float(0.2860406), "0.2860406");
+  EXPECT_EQ(format_option_value(std::vector<double>{0.2860406, 0.35302425}), "[0.2860406, 0.35302425]");
+  EXPECT_EQ(format_yaml_float(1.0), "1.0");  // still a float when read back
+  EXPECT_EQ(format_yaml_float(-0.5), "-0.5");
+  // Shortest, yet exact: every one reads back as the same double, and drops no needed digit.
+  for (double value : {0.1 + 0.2, 1.0 / 3.0, 5e-324, 1.7976931348623157e308, 1e20, 0.2860406, 123456.789}) {
+    const std::string text = format_yaml_float(value);
+    EXPECT_EQ(YAML::Load(text).as<double>(), value) << text;
+    EXPECT_EQ(std::strtod(text.c_str(), nullptr), value) << text;
+  }
+  EXPECT_EQ(format_yaml_float(0.1 + 0.2), "0.30000000000000004");  // 15 digits would give 0.3, a different double
+  EXPECT_EQ(format_yaml_floats({0.25, 2.0}), (std::vector<std::string>{"0.25", "2.0"}));
+  EXPECT_EQ(format_yaml_float(std::numeric_limits<double>::quiet_NaN()), ".nan");
 }
 
 TEST(Options, ValuesFromYamlAreTypeChecked) {

@@ -318,5 +318,58 @@ TEST(PipelineOverrides, MalformedAssignments) {
   EXPECT_TRUE(has_error(load, 0, 0, "the value is not valid YAML", "--set runtime.threads=[1"));
 }
 
+TEST(Pipeline, SyntaxErrorsPointAtTheConstructLeftOpen) {
+  // Line 4 opens a flow list that is never closed; yaml-cpp notices only at line 5.
+  const std::string unclosed_list =
+      "version: 1\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: [unclosed\n"
+      "  - id: write\n";
+  const PipelineLoad list = parse(unclosed_list);
+  ASSERT_EQ(list.diagnostics.size(), 1u) << test::all_messages(list);
+  const std::size_t bracket = std::string("    type: [unclosed").find('[') + 1;
+  EXPECT_TRUE(has_error(list, 4, static_cast<int>(bracket), "YAML syntax error: the '[' here is never closed"));
+  EXPECT_NE(list.diagnostics[0].message.find("(the parser stopped at line 5"), std::string::npos)
+      << list.diagnostics[0].message;
+
+  // Brackets and quotes in comments, block scalars and plain words do not count.
+  const PipelineLoad ignored = parse(
+      "version: 1   # a [comment\n"
+      "note: |\n"
+      "  text with [ and { and \"\n"
+      "it's: plain's\n"
+      "stages:\n"
+      "  - {id: src, type: test_source, options: {count: [3}}\n");
+  ASSERT_FALSE(ignored.diagnostics.empty());
+  const std::size_t inner = std::string("  - {id: src, type: test_source, options: {count: [3}}").find('[') + 1;
+  EXPECT_TRUE(has_error(ignored, 6, static_cast<int>(inner), "the '[' here is closed by '}' at line 6"))
+      << test::all_messages(ignored);
+
+  // The quote swallows the '}' that would have closed the map: the quote is the cause.
+  const std::string unclosed_quote = std::string(kValid).replace(std::string(kValid).find("{count: 3}"), 10, "{prefix: \"abc}");
+  const PipelineLoad quote = parse(unclosed_quote);
+  const std::size_t quote_column = std::string("    options: {prefix: \"abc}").find('"') + 1;
+  EXPECT_TRUE(has_error(quote, 5, static_cast<int>(quote_column), "the quote \" here is never closed"));
+
+  // Nothing left open: yaml-cpp's own position stands (see YamlSyntaxError).
+  const PipelineLoad plain = parse("version: 1\nstages: b: c\n");
+  EXPECT_TRUE(has_error(plain, 2, 10, "YAML syntax error: illegal map value"));
+}
+
+TEST(PipelineOverrides, KeysAddedBySetAreReportedAtTheSet) {
+  // A misspelt option or section exists only on the command line: the error names the --set.
+  const PipelineLoad load = parse(kValid, {set("stages.src.options.cuont=3"), set("runtimee.threads=2")});
+  EXPECT_TRUE(has_error(load, 0, 0, "stage 'src': unknown option 'cuont' (did you mean 'count'?)",
+                        "--set stages.src.options.cuont=3"));
+  EXPECT_TRUE(has_error(load, 0, 0, "unknown key 'runtimee' in the pipeline", "--set runtimee.threads=2"));
+  for (const Diagnostic& d : load.diagnostics) {
+    EXPECT_EQ(d.to_string().rfind("--set ", 0), 0u) << d.to_string();  // "--set KEY=VALUE: error: ..."
+  }
+  // A key that is in the file stays at its line even when --set changes its value.
+  const PipelineLoad in_file = parse(std::string(kValid) + "    options: {bogus: 1}\n", {set("stages.write.options.bogus=2")});
+  EXPECT_TRUE(has_error(in_file, 8, 15, "stage 'write': unknown option 'bogus'")) << test::all_messages(in_file);
+}
+
 }  // namespace
 }  // namespace lrpflow

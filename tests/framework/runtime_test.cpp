@@ -321,5 +321,34 @@ TEST(Runtime, EmptyInputListIsAnEmptySuccessfulRun) {
   EXPECT_TRUE(manifest_of(out.path()).items.empty());
 }
 
+TEST(Runtime, ARunLeavesNoLockFileBehind) {
+  test::TempDir out;
+  const RunResult whole = run(source(3) + "  - id: write\n    type: test_writer\n", out.path());
+  ASSERT_TRUE(whole.report.is_ok()) << whole.report.status().message();
+  RunOptions shard;
+  shard.shard.index = 1;
+  shard.shard.count = 2;
+  const RunResult one_shard = run(source(3) + "  - id: write\n    type: test_writer\n", out.path(), shard);
+  ASSERT_TRUE(one_shard.report.is_ok()) << one_shard.report.status().message();
+  ASSERT_TRUE(fs::exists(out.path() / "manifest.json"));
+  for (const auto& entry : fs::directory_iterator(out.path())) {
+    EXPECT_NE(entry.path().filename().string().rfind(".lock", 0), 0u) << entry.path();
+  }
+}
+
+TEST(Runtime, ARunThatCannotStartLeavesNoOutputFolder) {
+  test::TempDir dir;
+  const fs::path out = dir.path() / "new/run";
+  const RunResult failed = run(source(3) + "  - id: broken\n    type: test_open_fails\n", out);
+  ASSERT_FALSE(failed.report.is_ok());
+  EXPECT_FALSE(fs::exists(dir.path() / "new")) << "created folders holding only a lock are removed";
+  // A folder that existed before is kept, and emptied of the lock only.
+  fs::create_directories(out);
+  const RunResult again = run(source(3) + "  - id: broken\n    type: test_open_fails\n", out);
+  ASSERT_FALSE(again.report.is_ok());
+  EXPECT_TRUE(fs::is_directory(out));
+  EXPECT_TRUE(fs::is_empty(out));
+}
+
 }  // namespace
 }  // namespace lrpflow

@@ -75,7 +75,9 @@ std::string manifest_to_json(const Manifest& manifest);
 // The error names `origin` (the file) and what is wrong.
 Result<Manifest> manifest_from_json(std::string_view json, const std::string& origin);
 
-// DIR/manifest.json, written atomically (never half-written).
+// DIR/manifest.json, written atomically (never half-written). Every file written before it is
+// flushed to disk first (flush_written_files()), so whatever it lists is durable; then the
+// manifest itself.
 Status write_manifest(const std::filesystem::path& path, const Manifest& manifest);
 Result<Manifest> read_manifest(const std::filesystem::path& path);
 

@@ -68,4 +68,10 @@ class Options {
 // Renders a value the way it would be written in YAML (for `lrpflow inspect` and messages).
 std::string format_option_value(const OptionValue& value);
 
+// The shortest text that reads back as the same double (0.2860406, not 0.28604059999999998), kept
+// recognisable as a float in YAML (1.0, .nan, .inf). For everything lrpflow writes as YAML.
+std::string format_yaml_float(double value);
+// format_yaml_float() of each value, for emitting a flow list with YAML::Emitter.
+std::vector<std::string> format_yaml_floats(const std::vector<double>& values);
+
 }  // namespace lrpflow

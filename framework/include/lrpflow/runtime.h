@@ -29,7 +29,10 @@
 // Several shards may write into one directory at once; a second process of the SAME shard is refused
 // (DIR/.lock.shard-I-of-N is held with flock(2) for the whole run; DIR/.lock for a whole run).
 //
-// The manifest is also rewritten every `manifest_interval_s` seconds during the run.
+// The manifest is also rewritten every `manifest_interval_s` seconds during the run. Before each
+// manifest write the files written so far are flushed to disk in one batch (flush_written_files()),
+// so every file a manifest lists is durable. The lock file is removed when the run ends, and output
+// folders the run created are removed again when it could not start (they would hold nothing).
 // Thread safety: run_pipeline() may be called from any one thread; it blocks until the run ends.
 #pragma once
 
@@ -63,6 +66,10 @@ struct RunOptions {
   bool resume = false;
   // When it becomes true (a signal handler sets it) the run stops cleanly, as for on_error: fail.
   const std::atomic<bool>* stop_requested = nullptr;
+  // When it becomes true (a second Ctrl-C) the run does not wait for the items in flight: it writes
+  // the manifest as `interrupted` with the items recorded so far, removes its lock file and ends
+  // the process with exit code 130 (std::_Exit).
+  const std::atomic<bool>* quit_requested = nullptr;
   // Called after each item, from one thread at a time; keep it quick.
   std::function<void(const RunProgress&)> on_progress;
   double manifest_interval_s = 2.0;

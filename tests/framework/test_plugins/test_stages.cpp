@@ -1,7 +1,7 @@
 // Stage and resource types used by the framework tests. Each one exercises one runtime behaviour:
 // counting source (N items, optional load failures), failing stage, slow reentrant stage that
 // measures concurrency, ordered recorder, file writer (for --resume), a stage whose open() fails,
-// a tensor reader (slot type checks) and a constant resource.
+// a tensor reader (slot type checks), a manifest probe (durability) and a constant resource.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "lrpflow/files.h"
+#include "lrpflow/manifest.h"
 #include "lrpflow/plugin_api.h"
 
 namespace {
@@ -159,6 +160,35 @@ class TextWriter : public Stage {
   std::atomic<int> processed_{0};
 };
 
+// Reads the manifest on disk and counts the files it lists that are not flushed yet (metric
+// `unflushed_listed`; `listed_items`: how many items it listed), to test that the runtime flushes
+// the batch of written files before each manifest it writes.
+class ManifestProbe : public Stage {
+ public:
+  Status open(const StageContext& ctx) override {
+    output_dir_ = ctx.output_dir;
+    return Status::ok();
+  }
+  Status process(Item& item) override {
+    std::int64_t unflushed = 0;
+    std::int64_t listed = 0;
+    if (std::filesystem::exists(output_dir_ / "manifest.json")) {
+      auto manifest = read_manifest(output_dir_ / "manifest.json");
+      if (!manifest) return manifest.status();
+      for (const ManifestItem& recorded : manifest.value().items) {
+        ++listed;
+        for (const OutputFile& output : recorded.outputs) unflushed += awaiting_flush(output_dir_ / output.path);
+      }
+    }
+    item.set_metric("unflushed_listed", static_cast<double>(unflushed));
+    item.set_metric("listed_items", static_cast<double>(listed));
+    return Status::ok();
+  }
+
+ private:
+  std::filesystem::path output_dir_;
+};
+
 class OpenFails : public Stage {
  public:
   Status open(const StageContext&) override { return Status::error("deliberately failing open"); }
@@ -204,6 +234,8 @@ const PluginDescriptor& describe() {
         [](const Options& o) { return SlotDeclaration{{{o.get_string("slot"), SlotType::Text, "", false}}, {}}; });
     writer.reentrant = true;
     d.stages.push_back(writer);
+    d.stages.push_back(make_stage_type<ManifestProbe>("test_manifest_probe", "Checks that listed files are flushed", {},
+                                                      [](const Options&) { return SlotDeclaration{}; }));
     d.stages.push_back(make_stage_type<OpenFails>("test_open_fails", "open() fails", {},
                                                   [](const Options&) { return SlotDeclaration{}; }));
     d.stages.push_back(make_stage_type<TensorReader>(

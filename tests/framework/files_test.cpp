@@ -1,0 +1,147 @@
+// Writing files: no half-written file under a real name, durability paid once per batch, and a
+// run that flushes the batch before each manifest that lists it.
+#include <cstdio>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/manifest.h"
+#include "lrpflow/runtime.h"
+#include "test_support.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<fs::path> temporaries_in(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().filename().string().find(".tmp-") != std::string::npos) found.push_back(entry.path());
+  }
+  return found;
+}
+
+// What a library writer (cv::imwrite and the like) does with the temporary path it is given.
+Status put(const fs::path& tmp, const char* text) {
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return Status::error("cannot open the temporary");
+  std::fputs(text, f);
+  std::fclose(f);
+  return Status::ok();
+}
+
+TEST(Files, AWriteIsWholeUnderItsNameAndAwaitsOneFlush) {
+  test::TempDir dir;
+  const fs::path a = dir.path() / "sub/a.txt";
+  const fs::path b = dir.path() / "b.txt";
+  ASSERT_TRUE(write_file_atomic(a, "alpha").is_ok());
+  ASSERT_TRUE(write_file_atomic(b, "beta").is_ok());
+  EXPECT_EQ(read_file(a).value(), "alpha");
+  EXPECT_EQ(read_file(b).value(), "beta");
+  EXPECT_TRUE(temporaries_in(dir.path()).empty());
+  // Complete, but durable only after the batch's flush.
+  EXPECT_TRUE(awaiting_flush(a));
+  EXPECT_TRUE(awaiting_flush(b));
+  ASSERT_TRUE(flush_written_files().is_ok());
+  EXPECT_FALSE(awaiting_flush(a));
+  EXPECT_FALSE(awaiting_flush(b));
+}
+
+TEST(Files, WritersGetATemporaryBesideTheFileAndTheNameAppearsOnlyWhenDone) {
+  test::TempDir dir;
+  const fs::path path = dir.path() / "picture.png";
+  fs::path seen_tmp;
+  bool name_existed_during_write = true;
+  const Status written = write_file_atomic_with(path, [&](const fs::path& tmp) -> Status {
+    seen_tmp = tmp;
+    name_existed_during_write = fs::exists(path);
+    return put(tmp, "png bytes");
+  });
+  ASSERT_TRUE(written.is_ok()) << written.message();
+  EXPECT_NE(seen_tmp, path);
+  EXPECT_EQ(seen_tmp.parent_path(), path.parent_path());  // same filesystem: rename is atomic
+  EXPECT_EQ(seen_tmp.extension(), ".png");                // extension-driven writers still work
+  EXPECT_FALSE(name_existed_during_write);
+  EXPECT_EQ(read_file(path).value(), "png bytes");
+  EXPECT_FALSE(fs::exists(seen_tmp));
+  EXPECT_TRUE(awaiting_flush(path));
+  ASSERT_TRUE(flush_written_files().is_ok());
+}
+
+TEST(Files, AFailedWriteLeavesNoFileUnderTheRealNameAndKeepsTheOldOne) {
+  test::TempDir dir;
+  const fs::path fresh = dir.path() / "fresh.bin";
+  const fs::path existing = dir.path() / "existing.bin";
+  ASSERT_TRUE(write_file_atomic(existing, "old content").is_ok());
+  // An injected failure halfway through: part of the bytes are in the temporary.
+  auto half_then_fail = [](const fs::path& tmp) -> Status {
+    LRPFLOW_RETURN_IF_ERROR(put(tmp, "half"));
+    return Status::error("injected write failure");
+  };
+  const Status failed = write_file_atomic_with(fresh, half_then_fail);
+  EXPECT_FALSE(failed.is_ok());
+  EXPECT_NE(failed.message().find("injected write failure"), std::string::npos) << failed.message();
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_FALSE(awaiting_flush(fresh));
+  EXPECT_FALSE(write_file_atomic_with(existing, half_then_fail).is_ok());
+  EXPECT_EQ(read_file(existing).value(), "old content");
+  // A writer that throws is a failed write too.
+  EXPECT_FALSE(write_file_atomic_with(fresh, [](const fs::path& tmp) -> Status {
+                 (void)put(tmp, "partial");
+                 throw std::runtime_error("encoder crashed");
+               }).is_ok());
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_TRUE(temporaries_in(dir.path()).empty());
+  ASSERT_TRUE(flush_written_files().is_ok());
+}
+
+TEST(Files, FlushingAfterTheFolderWasRemovedIsNotAnError) {
+  fs::path gone;
+  {
+    test::TempDir dir;
+    gone = dir.path() / "x/y.txt";
+    ASSERT_TRUE(write_file_atomic(gone, "y").is_ok());
+  }
+  ASSERT_FALSE(fs::exists(gone));
+  EXPECT_TRUE(flush_written_files().is_ok());
+  EXPECT_FALSE(awaiting_flush(gone));
+}
+
+// The runtime's guarantee: every file a manifest on disk lists was flushed before that manifest
+// was written. A probe stage reads the manifest while the run goes on (rewritten after every item).
+TEST(Durability, EveryFileAManifestListsWasFlushedBeforeIt) {
+  test::TempDir out;
+  const std::string yaml =
+      "version: 1\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 30}\n"
+      "  - id: write\n"
+      "    type: test_writer\n"
+      "  - id: probe\n"
+      "    type: test_manifest_probe\n"
+      "runtime: {threads: 2, max_in_flight: 4}\n";
+  PipelineLoad load = test::parse(yaml, {{"output.dir", out.path().string(), "--out", true}});
+  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  RunOptions options;
+  options.manifest_interval_s = 0;  // a checkpoint after every item
+  auto report = run_pipeline(*load.pipeline, test::test_registry(), options);
+  ASSERT_TRUE(report.is_ok()) << report.status().message();
+  ASSERT_EQ(report.value().items_ok, 30);
+  auto manifest = read_manifest(out.path() / "manifest.json");
+  ASSERT_TRUE(manifest.is_ok()) << manifest.status().message();
+  double listed_seen = 0;
+  for (const ManifestItem& item : manifest.value().items) {
+    EXPECT_EQ(item.metrics.at("unflushed_listed"), 0.0) << item.id;
+    listed_seen += item.metrics.at("listed_items");
+    EXPECT_TRUE(outputs_exist(item, out.path())) << item.id;
+    for (const OutputFile& output : item.outputs) EXPECT_FALSE(awaiting_flush(out.path() / output.path)) << output.path;
+  }
+  EXPECT_GT(listed_seen, 0.0) << "the probe never saw a manifest with items: the test tested nothing";
+  EXPECT_FALSE(awaiting_flush(out.path() / "manifest.json"));  // the final manifest is durable too
+}
+
+}  // namespace
+}  // namespace lrpflow
