@@ -106,6 +106,16 @@ std::string pipeline_identity(const Pipeline& pipeline) {
   return identity;
 }
 
+// The --set overrides that reach into `prefix` ("stages.lrp."): an open() failure names them,
+// since a value they set is the likely cause.
+std::string overrides_under(const Pipeline& pipeline, const std::string& prefix) {
+  std::string given;
+  for (const std::string& origin : pipeline.overrides) {
+    if (origin.rfind("--set " + prefix, 0) == 0) given += (given.empty() ? "" : ", ") + origin;
+  }
+  return given.empty() ? "" : " (options given by " + given + ")";
+}
+
 // An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
 // even when the process dies, so a stale lock file never blocks a later run; a run that ends
 // removes the file (while still holding the lock, so no other run can be holding it).
@@ -300,7 +310,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       created = Status::error(e.what());
     }
     if (!created) {
-      return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message());
+      return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message() +
+                           overrides_under(pipeline, "resources." + config.name + "."));
     }
     resources.add(config.name, created.value());
   }
@@ -325,7 +336,10 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     ctx.base_dir = pipeline.base_dir;
     ctx.threads = pipeline.runtime.threads;
     Status opened = instance->open(ctx);
-    if (!opened) return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message());
+    if (!opened) {
+      return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message() +
+                           overrides_under(pipeline, "stages." + config.id + "."));
+    }
     open.instances.push_back(std::move(instance));
   }
   StageInstance& source = *open.instances.front();
