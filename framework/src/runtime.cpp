@@ -23,6 +23,7 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/registry.h"
 
@@ -265,6 +266,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
             manifest.stages = current_stats();
             if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
           }
+          remove_unfinished_temporaries();
           lock.release();
           if (!manifest_started) created_dirs.remove_if_empty();
           log_warn("quitting now: the items in flight are not recorded");
