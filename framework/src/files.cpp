@@ -28,10 +28,11 @@ bool sync_each_file() {
   return each;
 }
 
-// Files complete under their names but not yet flushed to storage.
+// Files complete under their names but not yet flushed to storage, and temporaries being written.
 struct DurabilitySet {
   std::mutex mutex;
   std::set<fs::path> files;
+  std::set<fs::path> temporaries;
 };
 DurabilitySet& durability_set() {
   static DurabilitySet* set = new DurabilitySet;  // never destroyed: writes may run during exit
@@ -95,6 +96,17 @@ Status write_file_atomic(const fs::path& path, std::string_view bytes) {
 Status write_file_atomic_with(const fs::path& path, const std::function<Status(const fs::path& tmp)>& writer) {
   LRPFLOW_RETURN_IF_ERROR(ensure_parent(path));
   const fs::path tmp = temporary_for(path);
+  {
+    std::lock_guard<std::mutex> lock(durability_set().mutex);
+    durability_set().temporaries.insert(tmp);
+  }
+  struct Forget {
+    const fs::path& tmp;
+    ~Forget() {
+      std::lock_guard<std::mutex> lock(durability_set().mutex);
+      durability_set().temporaries.erase(tmp);
+    }
+  } forget{tmp};
   Status status;
   try {
     status = writer(tmp);
@@ -152,6 +164,12 @@ Status flush_written_files() {
     }
   }
   return result;
+}
+
+void remove_unfinished_temporaries() {
+  DurabilitySet& set = durability_set();
+  std::lock_guard<std::mutex> lock(set.mutex);
+  for (const fs::path& tmp : set.temporaries) ::unlink(tmp.c_str());
 }
 
 bool awaiting_flush(const fs::path& path) {

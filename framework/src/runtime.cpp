@@ -23,6 +23,7 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/registry.h"
 
@@ -104,6 +105,16 @@ std::string pipeline_identity(const Pipeline& pipeline) {
     if (o.rfind("--out ", 0) != 0) identity += "\n" + o;
   }
   return identity;
+}
+
+// The --set overrides that reach into `prefix` ("stages.lrp."): an open() failure names them,
+// since a value they set is the likely cause.
+std::string overrides_under(const Pipeline& pipeline, const std::string& prefix) {
+  std::string given;
+  for (const std::string& origin : pipeline.overrides) {
+    if (origin.rfind("--set " + prefix, 0) == 0) given += (given.empty() ? "" : ", ") + origin;
+  }
+  return given.empty() ? "" : " (options given by " + given + ")";
 }
 
 // An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
@@ -255,6 +266,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
             manifest.stages = current_stats();
             if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
           }
+          remove_unfinished_temporaries();
           lock.release();
           if (!manifest_started) created_dirs.remove_if_empty();
           log_warn("quitting now: the items in flight are not recorded");
@@ -300,7 +312,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       created = Status::error(e.what());
     }
     if (!created) {
-      return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message());
+      return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message() +
+                           overrides_under(pipeline, "resources." + config.name + "."));
     }
     resources.add(config.name, created.value());
   }
@@ -325,7 +338,10 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     ctx.base_dir = pipeline.base_dir;
     ctx.threads = pipeline.runtime.threads;
     Status opened = instance->open(ctx);
-    if (!opened) return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message());
+    if (!opened) {
+      return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message() +
+                           overrides_under(pipeline, "stages." + config.id + "."));
+    }
     open.instances.push_back(std::move(instance));
   }
   StageInstance& source = *open.instances.front();

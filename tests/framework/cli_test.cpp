@@ -284,6 +284,9 @@ TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
   EXPECT_LT(manifest.value().items.size(), 50u);
   for (const ManifestItem& item : manifest.value().items) EXPECT_TRUE(outputs_exist(item, out)) << item.id;
   EXPECT_FALSE(fs::exists(out / ".lock"));
+  for (const auto& entry : fs::recursive_directory_iterator(out)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
 }
 
 TEST(Cli, MergeHelpShowsNoReportAsAPlainFlag) {

@@ -96,6 +96,25 @@ TEST(Files, AFailedWriteLeavesNoFileUnderTheRealNameAndKeepsTheOldOne) {
   ASSERT_TRUE(flush_written_files().is_ok());
 }
 
+TEST(Files, AQuittingProcessRemovesTheTemporariesOfUnfinishedWrites) {
+  test::TempDir dir;
+  const fs::path path = dir.path() / "slow.png";
+  const Status written = write_file_atomic_with(path, [&](const fs::path& tmp) -> Status {
+    LRPFLOW_RETURN_IF_ERROR(put(tmp, "half"));
+    remove_unfinished_temporaries();  // what a second Ctrl-C does while this write is under way
+    EXPECT_FALSE(fs::exists(tmp));
+    return Status::ok();
+  });
+  EXPECT_FALSE(written.is_ok());
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(temporaries_in(dir.path()).empty());
+  // Finished writes are not touched.
+  ASSERT_TRUE(write_file_atomic(path, "whole").is_ok());
+  remove_unfinished_temporaries();
+  EXPECT_EQ(read_file(path).value(), "whole");
+  ASSERT_TRUE(flush_written_files().is_ok());
+}
+
 TEST(Files, FlushingAfterTheFolderWasRemovedIsNotAnError) {
   fs::path gone;
   {

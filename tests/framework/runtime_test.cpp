@@ -350,5 +350,14 @@ TEST(Runtime, ARunThatCannotStartLeavesNoOutputFolder) {
   EXPECT_TRUE(fs::is_empty(out));
 }
 
+TEST(Runtime, AnOpenFailureNamesTheSetThatGaveTheOptions) {
+  test::TempDir out;
+  const RunResult r = run(source(3) + "resources:\n  k: {type: test_constant, options: {value: 1}}\n", out.path(), {},
+                          {test::set("resources.k.options.fail=true")});
+  ASSERT_FALSE(r.report.is_ok());
+  EXPECT_EQ(r.report.status().message(),
+            "resource 'k' (test_constant): deliberately failing resource (options given by --set resources.k.options.fail=true)");
+}
+
 }  // namespace
 }  // namespace lrpflow

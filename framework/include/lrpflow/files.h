@@ -35,6 +35,10 @@ Status write_file_atomic_with(const std::filesystem::path& path,
 // files written into it stay in the set for the next call.
 Status flush_written_files();
 
+// Removes the temporaries of writes still under way, for a process about to end without waiting
+// for them (a second Ctrl-C); those writes then fail.
+void remove_unfinished_temporaries();
+
 // Whether `path` was written by write_file_atomic*() and not flushed since (for tests of the
 // guarantee that a file a manifest lists is durable).
 bool awaiting_flush(const std::filesystem::path& path);
