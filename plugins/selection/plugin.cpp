@@ -46,7 +46,8 @@ StageTypeInfo critical_paths_type() {
           {"svg", OptionType::Bool, true, "also draw <id>.graph.svg with Graphviz"},
           {"input_edges", OptionType::Bool, true,
            "link the lowest layer's neurons to the input node. COST: one LRP pass from the lowest chosen layer down to "
-           "the input per selected neuron of it (docs/selection.md#what-the-per-neuron-options-cost)"},
+           "the input per selected neuron of it; measured per item on VGG16: +18 s against 5.7 s for lrp "
+           "(docs/selection.md#what-the-per-neuron-options-cost)"},
           {"labels_file", OptionType::String, std::string(""), "class names (one per line or YAML `classes:`)"},
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       },
