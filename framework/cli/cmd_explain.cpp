@@ -178,6 +178,10 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
     std::string labels_file;
     Provenance provenance;
     apply_sidecar(args->model, *args, labels_file, provenance);
+    if (!args->color.empty()) provenance.note("color", "given on the command line " + args->color);
+    else if (!args->input_shape.empty())
+      provenance.note("color", std::string("from input_shape's channels: ") + (args->input_shape[0] == 1 ? "gray" : "rgb"));
+    else provenance.note("color", "not set (rgb)");
     for (const std::string& line : provenance.lines) log_info("explain: " + line);
     // Routed by type: .npy files are tensors as they are, everything else an image to preprocess;
     // each input is its own item, so a broken one fails alone.

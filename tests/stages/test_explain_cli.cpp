@@ -169,6 +169,7 @@ TEST_F(ExplainCli, ZBoxBoundsComeFromTheSidecarAndEveryOriginIsPrinted) {
   EXPECT_NE(sidecar.output.find("class names: sidecar"), std::string::npos) << sidecar.output;
   EXPECT_NE(sidecar.output.find("input_shape: sidecar"), std::string::npos) << sidecar.output;
   EXPECT_NE(sidecar.output.find("mean: not set"), std::string::npos) << sidecar.output;
+  EXPECT_NE(sidecar.output.find("color: from input_shape's channels: rgb"), std::string::npos) << sidecar.output;
 
   auto explicit_bounds = explain(model_ + " " + input + " --rules epsilon_gamma_box --param 'zbox.low=[-1.5, -2.0, -0.5]'" +
                                      " --param 'zbox.high=[2.5, 1.0, 3.0]' --out " + (dir_ / "explicit").string(),
