@@ -3,16 +3,22 @@
 // The one-command path for scripts: it writes a small pipeline (loader -> forward -> lrp ->
 // relevance .npy + heatmap PNG) and runs it like `lrpflow run`, so every guarantee of a pipeline
 // run holds (atomic outputs, manifest, per-item errors, Ctrl-C). For each input file it writes
-// DIR/<stem>.relevance.npy (the input tensor's shape) and DIR/<stem>.heatmap.png.
+// DIR/<stem>.relevance.npy (the input tensor's shape) and DIR/<stem>.heatmap.png, and for images
+// DIR/<stem>.model_input.png (what the model saw after resizing and cropping). Images and .npy
+// tensors may be mixed; each input is its own item. Settings the command line leaves open come
+// from the model's sidecar (preprocessing, class names, ZBox bounds); where each came from is
+// printed before the run.
 #include <filesystem>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "commands.h"
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
+#include "lrpflow/lrp/ruleset.h"
 #include "lrpflow/pipeline.h"
 
 namespace lrpflow::cli {
@@ -47,29 +53,105 @@ bool has_extension(const std::string& path, std::initializer_list<const char*> e
   return false;
 }
 
-// Preprocessing and class names from the model's sidecar (<model>.yaml next to a .pt file), so
-// that `explain` on a shipped model needs no flags. Flags given on the command line win.
-void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels_file) {
-  if (model.extension() != ".pt") return;
+// Where each setting of the generated pipeline came from, printed before the run so that a
+// surprising result can be traced to a flag, the sidecar or a default.
+struct Provenance {
+  std::vector<std::string> lines;
+  void note(const std::string& what, const std::string& origin) { lines.push_back(what + ": " + origin); }
+};
+
+// A YAML value (scalar or list) as the text of a --param value: "[-2.1, -2.0]" or "-0.81".
+std::string yaml_value_text(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  std::string text = "[";
+  for (std::size_t i = 0; i < node.size(); ++i) text += (i ? ", " : "") + node[i].Scalar();
+  return text + "]";
+}
+
+// Preprocessing, class names and ZBox bounds from the model's sidecar (<model>.yaml next to a .pt
+// file), so that `explain` on a shipped model needs no flags. Flags given on the command line win.
+void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels_file, Provenance& provenance) {
+  const std::string given = "given on the command line";
+  const bool had_shape = !args.input_shape.empty(), had_mean = !args.mean.empty(), had_std = !args.std.empty();
+  const bool had_size = args.size >= 0, had_crop = args.crop >= 0;
+  const bool had_zbox = std::any_of(args.params.begin(), args.params.end(),
+                                    [](const std::string& p) { return p.rfind("zbox.", 0) == 0; });
+  std::string from = "not set (no sidecar)";
+  YAML::Node node;
   fs::path sidecar = model;
   sidecar.replace_extension(".yaml");
-  if (!fs::exists(sidecar)) return;
-  try {
-    const YAML::Node node = YAML::LoadFile(sidecar.string());
-    auto list = [&](const char* key, auto& target) {
-      using T = typename std::decay_t<decltype(target)>::value_type;
-      if (target.empty() && node[key] && node[key].IsSequence()) target = node[key].template as<std::vector<T>>();
-    };
-    list("input_shape", args.input_shape);
-    list("mean", args.mean);
-    list("std", args.std);
-    if (args.size < 0 && node["resize"]) args.size = node["resize"].as<int>();
-    if (args.crop < 0 && node["center_crop"]) args.crop = node["center_crop"].as<int>();
-    if (node["classes"]) labels_file = fs::absolute(sidecar).string();
-    log_info("using preprocessing from " + sidecar.string());
-  } catch (const YAML::Exception& e) {
-    log_warn(sidecar.string() + ": ignored (" + e.what() + ")");
+  std::error_code ec;
+  if (model.extension() == ".pt" && fs::is_regular_file(sidecar, ec)) {
+    try {
+      node = YAML::LoadFile(sidecar.string());
+      from = "sidecar " + sidecar.string();
+    } catch (const YAML::Exception& e) {
+      log_warn(sidecar.string() + ": sidecar ignored (" + e.what() + ")");
+      node = YAML::Node();
+      from = "not set (sidecar unreadable)";
+    }
   }
+  auto origin = [&](bool had, bool found) { return had ? given : found ? from : "not set"; };
+  auto take_list = [&](const char* key, auto& target, bool had) {
+    using T = typename std::decay_t<decltype(target)>::value_type;
+    const bool found = !had && node[key] && node[key].IsSequence();
+    try {
+      if (found) target = node[key].template as<std::vector<T>>();
+    } catch (const YAML::Exception& e) {
+      log_warn(sidecar.string() + ": `" + key + "` ignored (" + e.what() + ")");
+      provenance.note(key, "not set (sidecar value unreadable)");
+      return;
+    }
+    provenance.note(key, origin(had, found) + (target.empty() ? "" : " " + fmt::format("[{}]", fmt::join(target, ", "))));
+  };
+  auto take_int = [&](const char* key, const char* what, int& target, bool had) {
+    const bool found = !had && node[key] && node[key].IsScalar();
+    try {
+      if (found) target = node[key].as<int>();
+    } catch (const YAML::Exception& e) {
+      log_warn(sidecar.string() + ": `" + key + "` ignored (" + e.what() + ")");
+      provenance.note(what, "not set (sidecar value unreadable)");
+      return;
+    }
+    provenance.note(what, origin(had, found) + (target >= 0 ? " " + std::to_string(target) : ""));
+  };
+  take_list("input_shape", args.input_shape, had_shape);
+  take_int("resize", "size (resize)", args.size, had_size);
+  take_int("center_crop", "crop", args.crop, had_crop);
+  take_list("mean", args.mean, had_mean);
+  take_list("std", args.std, had_std);
+  if (node["classes"] && node["classes"].IsSequence()) {
+    labels_file = fs::absolute(sidecar).string();
+    provenance.note("class names", from + " (" + std::to_string(node["classes"].size()) + " classes)");
+  } else {
+    provenance.note("class names", "none (class indices only)");
+  }
+
+  // ZBox bounds: only when the rule set uses zbox. A rule set that cannot be found is reported
+  // by the run itself, with the valid names.
+  auto spec = lrp::find_ruleset(args.rules);
+  if (!spec) return;
+  const bool uses_zbox = std::any_of(spec.value().rules.begin(), spec.value().rules.end(),
+                                     [](const lrp::RuleAssignment& a) { return a.rule == "zbox"; });
+  if (!uses_zbox) return;
+  if (had_zbox) {
+    provenance.note("zbox bounds", "--param");
+    return;
+  }
+  const YAML::Node zbox = node["zbox"];
+  if (zbox && zbox.IsMap() && zbox["low"] && zbox["high"]) {
+    const std::string low = yaml_value_text(zbox["low"]), high = yaml_value_text(zbox["high"]);
+    args.params.push_back("zbox.low=" + low);
+    args.params.push_back("zbox.high=" + high);
+    provenance.note("zbox bounds", from + " (low " + low + ", high " + high + ")");
+    return;
+  }
+  std::string defaults;
+  for (const lrp::RuleAssignment& a : spec.value().rules)
+    if (a.rule == "zbox" && a.params.count("low") && a.params.count("high"))
+      defaults = " (low " + a.params.at("low") + ", high " + a.params.at("high") + ")";
+  provenance.note("zbox bounds", "rule set " + spec.value().source + defaults +
+                                     "; the model has no sidecar with `zbox:` bounds, pass --param zbox.low=... zbox.high=...");
 }
 }  // namespace
 
@@ -94,14 +176,17 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
   add_scale_options(*cmd, args->scale);
   cmd->callback([&globals, args] {
     std::string labels_file;
-    apply_sidecar(args->model, *args, labels_file);
+    Provenance provenance;
+    apply_sidecar(args->model, *args, labels_file, provenance);
+    if (!args->color.empty()) provenance.note("color", "given on the command line " + args->color);
+    else if (!args->input_shape.empty())
+      provenance.note("color", std::string("from input_shape's channels: ") + (args->input_shape[0] == 1 ? "gray" : "rgb"));
+    else provenance.note("color", "not set (rgb)");
+    for (const std::string& line : provenance.lines) log_info("explain: " + line);
+    // Routed by type: .npy files are tensors as they are, everything else an image to preprocess;
+    // each input is its own item, so a broken one fails alone.
     const bool all_npy = std::all_of(args->inputs.begin(), args->inputs.end(), [](const std::string& p) { return has_extension(p, {".npy"}); });
     const bool any_npy = std::any_of(args->inputs.begin(), args->inputs.end(), [](const std::string& p) { return has_extension(p, {".npy"}); });
-    if (any_npy && !all_npy) {
-      log_error("explain: give either image files or .npy tensors in one call, not both");
-      globals.exit_code = kExitInvalid;
-      return;
-    }
     const fs::path out = args->out;
     std::error_code ec;
     if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
@@ -140,6 +225,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
       << (all_npy ? "npy_loader" : "image_loader");
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "path" << YAML::Value << list_file.string();
     if (!all_npy) {
+      if (any_npy) y << YAML::Key << "npy" << YAML::Value << true;
       if (args->size > 0) y << YAML::Key << "size" << YAML::Value << args->size;
       if (args->crop > 0) y << YAML::Key << "crop" << YAML::Value << args->crop;
       if (!args->mean.empty()) y << YAML::Key << "mean" << YAML::Value << YAML::Flow << format_yaml_floats(args->mean);

@@ -55,11 +55,28 @@ Status validate_preprocess(const ImagePreprocess& params) {
   return Status::ok();
 }
 
-Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& params) {
+cv::Matx23d ImageGeometry::model_to_original() const {
+  const double sx = static_cast<double>(original_width) / resized_width;
+  const double sy = static_cast<double>(original_height) / resized_height;
+  return cv::Matx23d(sx, 0, (crop_left + 0.5) * sx - 0.5, 0, sy, (crop_top + 0.5) * sy - 0.5);
+}
+
+cv::Rect2d ImageGeometry::seen_region() const {
+  const double sx = static_cast<double>(original_width) / resized_width;
+  const double sy = static_cast<double>(original_height) / resized_height;
+  return cv::Rect2d(crop_left * sx, crop_top * sy, crop_width * sx, crop_height * sy);
+}
+
+Result<PreprocessedImage> preprocess_image(const cv::Mat& image, const ImagePreprocess& params) {
   LRPFLOW_RETURN_IF_ERROR(validate_preprocess(params));
   if (image.empty()) return Status::error("empty image");
   if (image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3))
     return Status::error("expected an 8-bit gray or BGR image");
+
+  PreprocessedImage out;
+  ImageGeometry& geometry = out.geometry;
+  geometry.original_height = image.rows;
+  geometry.original_width = image.cols;
 
   cv::Mat converted;
   if (params.gray) {
@@ -82,19 +99,26 @@ Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& 
       converted = resized;
     }
   }
+  geometry.resized_height = converted.rows;
+  geometry.resized_width = converted.cols;
+  geometry.crop_height = converted.rows;
+  geometry.crop_width = converted.cols;
 
   if (params.center_crop > 0) {
     const int crop = params.center_crop;
     if (crop > converted.rows || crop > converted.cols)
       return Status::error("crop " + std::to_string(crop) + " is larger than the image (" +
                            size_string(converted.rows, converted.cols) + " after resizing)");
-    const int top = static_cast<int>(std::lround((converted.rows - crop) / 2.0));
-    const int left = static_cast<int>(std::lround((converted.cols - crop) / 2.0));
-    converted = converted(cv::Rect(left, top, crop, crop));
+    geometry.crop_top = static_cast<int>(std::lround((converted.rows - crop) / 2.0));
+    geometry.crop_left = static_cast<int>(std::lround((converted.cols - crop) / 2.0));
+    geometry.crop_height = geometry.crop_width = crop;
+    converted = converted(cv::Rect(geometry.crop_left, geometry.crop_top, crop, crop));
   }
 
   const int channels = converted.channels();
   const cv::Mat contiguous = converted.isContinuous() ? converted : converted.clone();
+  if (channels == 3) cv::cvtColor(contiguous, out.model_view, cv::COLOR_RGB2BGR);
+  else out.model_view = contiguous.clone();
   // HxWxC uint8 -> 1xCxHxW float: from_blob views the Mat, the permute+to copies out of it.
   at::Tensor hwc = at::from_blob(const_cast<unsigned char*>(contiguous.ptr<unsigned char>()),
                                  {contiguous.rows, contiguous.cols, channels}, at::TensorOptions().dtype(at::kByte));
@@ -104,7 +128,14 @@ Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& 
     const double std = channel_value(params.std, c, 1.0);
     if (mean != 0.0 || std != 1.0) chw[c].sub_(mean).div_(std);
   }
-  return chw.unsqueeze(0);
+  out.tensor = chw.unsqueeze(0);
+  return out;
+}
+
+Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& params) {
+  auto preprocessed = preprocess_image(image, params);
+  if (!preprocessed) return preprocessed.status();
+  return std::move(preprocessed.value().tensor);
 }
 
 Result<cv::Mat> tensor_to_image(const at::Tensor& tensor) {

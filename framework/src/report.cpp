@@ -76,7 +76,7 @@ struct ImageSection {
 };
 const std::vector<ImageSection>& image_sections() {
   static const std::vector<ImageSection> sections = {
-      {"Input and relevance", {"input_image", "heatmap"}, false},
+      {"Input and relevance", {"input_image", "model_input", "heatmap", "heatmap_overlay"}, false},
       {"Activation heatmaps", {"activation_heatmap"}, false},
       {"Neuron heatmaps", {"neuron_heatmap"}, false},
       {"Deconvolution", {"deconv", "deconv_grid"}, false},

@@ -1,14 +1,24 @@
-// image_loader: PNG / JPEG / BMP files -> a normalised float tensor and the decoded image.
+// image_loader: PNG / JPEG / BMP files -> a normalised float tensor, the decoded image, the model's
+// view of it and the geometry between the two (for heatmaps drawn where the model looked).
+#include <any>
+
 #include <opencv2/core.hpp>
 
 #include "input_paths.h"
 #include "loaders.h"
+#include "npy_input.h"
 #include "lrpflow/image.h"
 
 namespace lrpflow::loaders {
 namespace {
 
 const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".bmp"};
+
+bool is_npy(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".npy";
+}
 
 class ImageLoader final : public SourceStage {
  public:
@@ -21,21 +31,27 @@ class ImageLoader final : public SourceStage {
     params_.gray = ctx.options.get_string("color") == "gray";
     params_.mean = ctx.options.get_float_list("mean");
     params_.std = ctx.options.get_float_list("std");
+    npy_ = ctx.options.get_bool("npy");
     return validate_preprocess(params_);
   }
 
   Result<std::vector<ItemRef>> enumerate() override {
-    auto files = expand_input_paths(path_, base_dir_, kImageExtensions, "image");
+    std::vector<std::string> extensions = kImageExtensions;
+    if (npy_) extensions.push_back(".npy");
+    auto files = expand_input_paths(path_, base_dir_, extensions, npy_ ? "image or .npy" : "image");
     if (!files) return files.status();
     return item_refs_for(files.value());
   }
 
   Status process(Item& item) override {
+    if (npy_ && is_npy(item.source())) return load_npy_input(item, slot_);
     auto image = decode_image_file(item.source());
     if (!image) return image.status();
-    auto tensor = image_to_tensor(image.value(), params_);
-    if (!tensor) return tensor.status().with_context(item.source());
-    item.set(slot_, std::move(tensor).value());
+    auto preprocessed = preprocess_image(image.value(), params_);
+    if (!preprocessed) return preprocessed.status().with_context(item.source());
+    item.set(slot_, std::move(preprocessed.value().tensor));
+    item.set(kModelViewSlot, std::move(preprocessed.value().model_view));
+    item.set(kImageGeometrySlot, std::any(preprocessed.value().geometry));
     item.set("image", std::move(image).value());
     return Status::ok();
   }
@@ -45,6 +61,7 @@ class ImageLoader final : public SourceStage {
   std::filesystem::path base_dir_;
   std::string slot_;
   ImagePreprocess params_;
+  bool npy_ = false;
 };
 
 }  // namespace
@@ -58,6 +75,7 @@ StageTypeInfo image_loader_type() {
       {"mean", OptionType::FloatList, std::vector<double>{}, "per-channel mean subtracted after scaling to [0,1] (one value or one per channel)", false, {}},
       {"std", OptionType::FloatList, std::vector<double>{}, "per-channel std divided by after subtracting the mean", false, {}},
       {"slot", OptionType::String, std::string("input"), "slot for the 1xCxHxW float tensor", false, {}},
+      {"npy", OptionType::Bool, false, "also take .npy tensors (already preprocessed, read as npy_loader reads them) from `path`", false, {}},
   };
   auto info = make_stage_type<ImageLoader>(
       "image_loader", "loads PNG/JPEG/BMP images as normalised 1xCxHxW tensors (and the decoded image)",
@@ -65,6 +83,9 @@ StageTypeInfo image_loader_type() {
         SlotDeclaration slots;
         slots.writes.push_back({o.get_string("slot"), SlotType::Tensor, "float32 1xCxHxW, RGB or gray, normalised", false});
         slots.writes.push_back({"image", SlotType::Image, "the image as decoded (8-bit BGR), for overlays", false});
+        slots.writes.push_back({kModelViewSlot, SlotType::Image, "what the model saw: the image after resizing and cropping (8-bit)", false});
+        slots.writes.push_back({kImageGeometrySlot, SlotType::Any, "ImageGeometry: original size, resized size, crop rectangle", false});
+        if (o.get_bool("npy")) slots.writes.push_back({"input_shape", SlotType::Tensor, ".npy inputs: the array's shape in the file", false});
         return slots;
       });
   info.reentrant = true;  // process() only reads what open() set up

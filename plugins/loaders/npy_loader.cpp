@@ -1,6 +1,7 @@
 // npy_loader: .npy files -> a float32 NxCxHxW tensor.
 #include "input_paths.h"
 #include "loaders.h"
+#include "npy_input.h"
 #include "lrpflow/npy.h"
 
 #include <ATen/ATen.h>
@@ -29,19 +30,7 @@ class NpyLoader final : public SourceStage {
     return item_refs_for(files.value());
   }
 
-  Status process(Item& item) override {
-    auto tensor = read_npy(item.source());
-    if (!tensor) return tensor.status();
-    at::Tensor t = std::move(tensor).value();
-    // The file's own shape, so that a writer can give results back in it (explain: CxHxW in, CxHxW out).
-    item.set("input_shape", at::tensor(t.sizes().vec(), at::kLong));
-    // Models take a batch: a single CxHxW input gets a batch dimension of 1.
-    if (t.dim() == 3) t = t.unsqueeze(0);
-    else if (t.dim() != 4)
-      return Status::error(item.source() + ": expected a CxHxW or NxCxHxW array, got shape " + shape_of(t));
-    item.set(slot_, std::move(t));
-    return Status::ok();
-  }
+  Status process(Item& item) override { return load_npy_input(item, slot_); }
 
  private:
   std::string path_;
@@ -50,6 +39,20 @@ class NpyLoader final : public SourceStage {
 };
 
 }  // namespace
+
+Status load_npy_input(Item& item, const std::string& slot) {
+  auto tensor = read_npy(item.source());
+  if (!tensor) return tensor.status();
+  at::Tensor t = std::move(tensor).value();
+  // The file's own shape, so that a writer can give results back in it (explain: CxHxW in, CxHxW out).
+  item.set("input_shape", at::tensor(t.sizes().vec(), at::kLong));
+  // Models take a batch: a single CxHxW input gets a batch dimension of 1.
+  if (t.dim() == 3) t = t.unsqueeze(0);
+  else if (t.dim() != 4)
+    return Status::error(item.source() + ": expected a CxHxW or NxCxHxW array, got shape " + shape_of(t));
+  item.set(slot, std::move(t));
+  return Status::ok();
+}
 
 StageTypeInfo npy_loader_type() {
   std::vector<OptionSpec> options = {

@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 
+#include <any>
+
 #include <fmt/format.h>
 
 #include "lrpflow/files.h"
@@ -31,6 +33,7 @@ Status HeatmapStage::open(const StageContext& ctx) {
   overlay_alpha_ = ctx.options.get_float("overlay_alpha");
   if (!(overlay_alpha_ >= 0 && overlay_alpha_ <= 1)) return Status::error("option overlay_alpha: must be in [0, 1]");
   write_npy_ = ctx.options.get_bool("write_npy");
+  write_model_input_ = ctx.options.get_bool("write_model_input");
   activations_ = ctx.options.get_bool("activations");
   neurons_ = ctx.options.get_bool("neurons");
   max_neurons_ = ctx.options.get_int("max_neurons");
@@ -48,25 +51,43 @@ Status HeatmapStage::open(const StageContext& ctx) {
   return Status::ok();
 }
 
+namespace {
+
+// How the item's maps lie over its image: the loader's record, or (no record) stretched over it.
+ImageGeometry geometry_of(const Item& item, const cv::Mat& map, const cv::Mat& image) {
+  if (auto slot = item.get<std::any>(kImageGeometrySlot))
+    if (const auto* geometry = std::any_cast<ImageGeometry>(slot.value())) return *geometry;
+  return visual::whole_image_geometry(map.size(), image.size());
+}
+
+}  // namespace
+
 Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d, const std::string& name,
                                        bool activation) const {
   visual::NormaliseOptions normalise = normalise_;
   if (activation) normalise.symmetric = false;  // activations after ReLU are non-negative: use the full range
   auto unit = visual::normalise_map(map2d, normalise);
   if (!unit) return unit.status().with_context(name);
-  cv::Mat heat = visual::apply_colormap(unit.value(), activation ? activation_lut_ : lut_);
+  const visual::ColorLut& lut = activation ? activation_lut_ : lut_;
+  cv::Mat heat = visual::apply_colormap(unit.value(), lut);
   const std::string stem = safe_file_stem(item.id());
   const auto image = item.get<cv::Mat>("image");
   if (image && !image.value()->empty()) {
-    // At the size of the original image; drawn over it when overlay_alpha > 0.
-    auto sized = visual::overlay(heat, *image.value(), activation && overlay_alpha_ > 0 ? overlay_alpha_ : 1.0);
-    if (!sized) return sized.status();
-    heat = sized.value();
+    // In the original image's frame, where the model looked; outside it the colour of "nothing"
+    // (zero relevance, or the low end of a one-sided map).
+    const ImageGeometry geometry = geometry_of(item, heat, *image.value());
+    const visual::Rgb& none = lut[normalise.symmetric ? 128 : 0];
     if (name == "heatmap" && overlay_alpha_ > 0) {
-      auto blended = visual::overlay(heat, *image.value(), overlay_alpha_);
-      if (!blended) return blended.status();
+      auto blended = visual::overlay_seen_region(heat, *image.value(), geometry, overlay_alpha_);
+      if (!blended) return blended.status().with_context(name);
       LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + "." + name + ".overlay.png"), blended.value()));
     }
+    // Activation heatmaps are drawn over the image themselves (overlay_alpha > 0).
+    auto framed = activation && overlay_alpha_ > 0
+                      ? visual::overlay_seen_region(heat, *image.value(), geometry, overlay_alpha_)
+                      : visual::to_original_frame(heat, geometry, cv::Scalar(none.b, none.g, none.r));
+    if (!framed) return framed.status().with_context(name);
+    heat = framed.value();
   } else {
     heat = visual::upscale_for_viewing(heat, 128);
   }
@@ -87,6 +108,13 @@ Status HeatmapStage::process(Item& item) {
   item.add_output("heatmap", file.value());
   const std::string stem = safe_file_stem(item.id());
   if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", stem + ".heatmap.overlay.png");
+  if (write_model_input_) {
+    // What the maps' pixels refer to: the input after resizing and cropping.
+    if (auto view = item.get<cv::Mat>(kModelViewSlot); view && !view.value()->empty()) {
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".model_input.png"), *view.value()));
+      item.add_output("model_input", stem + ".model_input.png");
+    }
+  }
   if (write_npy_) {
     LRPFLOW_RETURN_IF_ERROR(write_npy(output_dir_ / (stem + ".heatmap.npy"), map.value()));
     item.add_output("heatmap_npy", stem + ".heatmap.npy");

@@ -22,8 +22,9 @@ class HeatmapStage : public Stage {
   Status process(Item& item) override;
 
  private:
-  // Colours a C x H x W (or H x W) map, scales it to the original image's size and writes the PNG
-  // (and, with overlay_alpha > 0 and an image, the overlay). Returns the file name written.
+  // Colours an H x W map (at the model input's resolution), draws it where the model looked in the
+  // original image (ImageGeometry) and writes the PNG (and, with overlay_alpha > 0 and an image,
+  // the overlay). Returns the file name written.
   Result<std::string> draw(const Item& item, const at::Tensor& map, const std::string& name, bool activation) const;
   Status activation_heatmaps(Item& item) const;
   Status neuron_heatmaps(Item& item) const;
@@ -36,6 +37,7 @@ class HeatmapStage : public Stage {
   visual::ColorLut activation_lut_{};
   double overlay_alpha_ = 0.5;
   bool write_npy_ = true;
+  bool write_model_input_ = true;
   bool activations_ = false;
   bool neurons_ = false;
   std::int64_t max_neurons_ = 4;

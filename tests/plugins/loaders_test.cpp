@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <any>
 #include <cmath>
 
 #include <ATen/ATen.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "lrpflow/image.h"
 #include "lrpflow/npy.h"
 #include "plugin_test_support.h"
 
@@ -251,6 +253,54 @@ TEST(ImageLoader, SameStemWithTwoExtensionsKeepsIdsUnique) {
   ASSERT_EQ(refs.value().size(), 2u);
   EXPECT_EQ(refs.value()[0].id, "x.bmp");
   EXPECT_EQ(refs.value()[1].id, "x.png");
+}
+
+TEST(ImageLoader, RecordsTheModelsViewAndTheGeometry) {
+  // 6 wide, 4 high, size 2 crop 2: resized to 3x2 (INTER_AREA halves it), crop from x = round(0.5) = 1
+  // (half away from zero: std::lround), i.e. photo x 2..6, y 0..4.
+  TempDir dir;
+  ASSERT_TRUE(cv::imwrite((dir / "p.png").string(), pattern_image(4, 6)));
+  auto stage = open_stage("image_loader", {{"path", std::string("p.png")}, {"size", std::int64_t{2}}, {"crop", std::int64_t{2}}},
+                          dir.path());
+  ASSERT_TRUE(stage.open_status) << stage.open_status.message();
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_FALSE(items[0].failed()) << items[0].error()->message;
+  auto slot = items[0].get<std::any>(kImageGeometrySlot);
+  ASSERT_TRUE(slot);
+  const auto* geometry = std::any_cast<ImageGeometry>(slot.value());
+  ASSERT_NE(geometry, nullptr);
+  EXPECT_EQ(geometry->seen_region(), cv::Rect2d(2, 0, 4, 4));
+  auto view = items[0].get<cv::Mat>(kModelViewSlot);
+  ASSERT_TRUE(view);
+  ASSERT_EQ(view.value()->size(), cv::Size(2, 2));
+  // The view is the tensor, as 8-bit BGR.
+  const at::Tensor input = items[0].tensor("input").value();
+  EXPECT_FLOAT_EQ(input[0][0][1][0].item<float>(), view.value()->at<cv::Vec3b>(1, 0)[2] / 255.0f);
+}
+
+TEST(ImageLoader, WithNpyTrueTensorsAmongImagesAreReadAsTheyAre) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "in");
+  ASSERT_TRUE(cv::imwrite((dir / "in/a.png").string(), pattern_image(4, 6)));
+  ASSERT_TRUE(write_npy(dir / "in/b.npy", at::full({3, 5, 5}, 2.5f)).is_ok());
+  write_bytes(dir / "in/c.npy", "not an npy file");
+  auto plain = open_stage("image_loader", {{"path", std::string("in")}}, dir.path());
+  ASSERT_TRUE(plain.open_status);
+  EXPECT_EQ(load_all(plain).size(), 1u);  // without npy: true, only the image
+
+  auto stage = open_stage("image_loader", {{"path", std::string("in")}, {"npy", true}}, dir.path());
+  ASSERT_TRUE(stage.open_status) << stage.open_status.message();
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 3u);
+  ASSERT_FALSE(items[0].failed());
+  EXPECT_TRUE(items[0].has("image"));
+  ASSERT_FALSE(items[1].failed()) << items[1].error()->message;
+  EXPECT_EQ(items[1].tensor("input").value().sizes(), (std::vector<std::int64_t>{1, 3, 5, 5}));
+  EXPECT_TRUE(at::equal(items[1].tensor("input_shape").value(), at::tensor({3, 5, 5}, at::kLong)));
+  EXPECT_FALSE(items[1].has("image"));
+  ASSERT_TRUE(items[2].failed());
+  EXPECT_NE(items[2].error()->message.find("c.npy"), std::string::npos) << items[2].error()->message;
 }
 
 TEST(NpyLoader, AddsABatchDimensionToChwAndKeepsNchw) {

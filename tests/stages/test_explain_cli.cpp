@@ -5,13 +5,16 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
 
 #include "fixture_support.h"
 #include "lrpflow/files.h"
+#include "lrpflow/image.h"
 #include "lrpflow/npy.h"
+#include "lrpflow/visual/png.h"
 
 namespace lrpflow {
 namespace {
@@ -25,9 +28,10 @@ struct Invocation {
   std::string output;  // stdout and stderr
 };
 
-Invocation explain(const std::string& arguments, const fs::path& dir) {
+Invocation explain(const std::string& arguments, const fs::path& dir, bool quiet = true) {
   const fs::path log = dir / "explain.log";
-  const std::string command = std::string(LRPFLOW_BINARY) + " -q explain " + arguments + " > " + log.string() + " 2>&1";
+  const std::string command =
+      std::string(LRPFLOW_BINARY) + (quiet ? " -q" : "") + " explain " + arguments + " > " + log.string() + " 2>&1";
   const int status = std::system(command.c_str());
   Invocation result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -143,6 +147,110 @@ TEST_F(ExplainCli, BadItemsFailAloneAndTheOthersGetTheirOutputs) {
   auto target = explain(model_ + " " + (dir_ / "one.npy").string() + " --rules epsilon --target 10 --out " + (dir_ / "t").string(), dir_);
   EXPECT_EQ(target.exit_code, 1) << target.output;
   EXPECT_NE(target.output.find("out of range"), std::string::npos) << target.output;
+}
+
+TEST_F(ExplainCli, ZBoxBoundsComeFromTheSidecarAndEveryOriginIsPrinted) {
+  // The model next to a sidecar with per-channel ZBox bounds: epsilon_gamma_box without --param
+  // must give exactly what the explicit --param bounds give, and not the rule set's -3/3.
+  const fs::path model = dir_ / "model.pt";
+  fs::copy_file(model_, model);
+  ASSERT_TRUE(write_file_atomic(dir_ / "model.yaml",
+                                "input_shape: [3, 32, 32]\nzbox:\n  low: [-1.5, -2.0, -0.5]\n  high: [2.5, 1.0, 3.0]\n"
+                                "classes: [a, b, c, d, e, f, g, h, i, j]\n")
+                  .is_ok());
+  const std::string input = (dir_ / "one.npy").string();
+  auto sidecar = explain(model.string() + " " + input + " --rules epsilon_gamma_box --out " + (dir_ / "sidecar").string(), dir_,
+                         /*quiet=*/false);
+  ASSERT_EQ(sidecar.exit_code, 0) << sidecar.output;
+  EXPECT_NE(sidecar.output.find("zbox bounds: sidecar " + (dir_ / "model.yaml").string() +
+                                " (low [-1.5, -2.0, -0.5], high [2.5, 1.0, 3.0])"),
+            std::string::npos)
+      << sidecar.output;
+  EXPECT_NE(sidecar.output.find("class names: sidecar"), std::string::npos) << sidecar.output;
+  EXPECT_NE(sidecar.output.find("input_shape: sidecar"), std::string::npos) << sidecar.output;
+  EXPECT_NE(sidecar.output.find("mean: not set"), std::string::npos) << sidecar.output;
+  EXPECT_NE(sidecar.output.find("color: from input_shape's channels: rgb"), std::string::npos) << sidecar.output;
+
+  auto explicit_bounds = explain(model_ + " " + input + " --rules epsilon_gamma_box --param 'zbox.low=[-1.5, -2.0, -0.5]'" +
+                                     " --param 'zbox.high=[2.5, 1.0, 3.0]' --out " + (dir_ / "explicit").string(),
+                                 dir_, /*quiet=*/false);
+  ASSERT_EQ(explicit_bounds.exit_code, 0) << explicit_bounds.output;
+  EXPECT_NE(explicit_bounds.output.find("zbox bounds: --param"), std::string::npos) << explicit_bounds.output;
+  auto defaults = explain(model_ + " " + input + " --rules epsilon_gamma_box --out " + (dir_ / "defaults").string(), dir_,
+                          /*quiet=*/false);
+  ASSERT_EQ(defaults.exit_code, 0) << defaults.output;
+  EXPECT_NE(defaults.output.find("zbox bounds: rule set"), std::string::npos) << defaults.output;
+  EXPECT_NE(defaults.output.find("low -3.0, high 3.0"), std::string::npos) << defaults.output;
+
+  auto from_sidecar = read_npy(dir_ / "sidecar" / "one.relevance.npy");
+  auto given = read_npy(dir_ / "explicit" / "one.relevance.npy");
+  auto default_bounds = read_npy(dir_ / "defaults" / "one.relevance.npy");
+  ASSERT_TRUE(from_sidecar && given && default_bounds);
+  EXPECT_TRUE(at::equal(from_sidecar.value(), given.value()));
+  EXPECT_FALSE(at::allclose(from_sidecar.value(), default_bounds.value()));
+}
+
+TEST_F(ExplainCli, ImagesAndTensorsInOneCallEachFailingAlone) {
+  // Two PNGs, a good .npy, a truncated .npy and a PNG that is not an image: the three good inputs
+  // are explained (images through the image loader, tensors as they are), the two bad fail alone.
+  cv::Mat image(32, 32, CV_8UC3, cv::Scalar(40, 90, 200));
+  ASSERT_TRUE(visual::write_png_atomic(dir_ / "red.png", image).is_ok());
+  ASSERT_TRUE(visual::write_png_atomic(dir_ / "wide.png", cv::Mat(20, 48, CV_8UC3, cv::Scalar(200, 10, 10))).is_ok());
+  auto bytes = read_file(dir_ / "one.npy");
+  ASSERT_TRUE(bytes);
+  ASSERT_TRUE(write_file_atomic(dir_ / "broken.npy", bytes.value().substr(0, bytes.value().size() / 2)).is_ok());
+  ASSERT_TRUE(write_file_atomic(dir_ / "fake.png", "not a png").is_ok());
+  const fs::path out = dir_ / "out";
+  std::string inputs;
+  for (const char* name : {"red.png", "wide.png", "one.npy", "broken.npy", "fake.png"}) inputs += " " + (dir_ / name).string();
+  auto run = explain(model_ + inputs + " --input-shape 3,32,32 --size 32 --crop 32 --rules epsilon_plus_flat --out " + out.string(), dir_);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  auto manifest = read_file(out / "manifest.json");
+  ASSERT_TRUE(manifest) << run.output;
+  const auto items = nlohmann::json::parse(manifest.value())["items"];
+  ASSERT_EQ(items.size(), 5u) << items.dump();
+  for (const auto& item : items) {
+    const std::string id = item["id"];
+    if (id == "broken" || id == "fake") {
+      EXPECT_EQ(item["status"], "error") << item.dump();
+      EXPECT_NE(item["error"]["message"].get<std::string>().find(id), std::string::npos) << item.dump();
+    } else {
+      EXPECT_EQ(item["status"], "ok") << item.dump();
+    }
+  }
+  // Images: relevance of the model's 1x3x32x32 input and what the model saw (wide.png resized to
+  // 76x32 and cropped to 32x32); the tensor: relevance in the file's own shape, no model input.
+  auto red = read_npy(out / "red.relevance.npy");
+  ASSERT_TRUE(red);
+  EXPECT_EQ(red.value().sizes(), (at::IntArrayRef{1, 3, 32, 32}));
+  auto wide_view = decode_image_file(out / "wide.model_input.png");
+  ASSERT_TRUE(wide_view) << wide_view.status().message();
+  EXPECT_EQ(wide_view.value().size(), cv::Size(32, 32));
+  auto one = read_npy(out / "one.relevance.npy");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one.value().sizes(), (at::IntArrayRef{3, 32, 32}));
+  EXPECT_FALSE(fs::exists(out / "one.model_input.png"));
+  EXPECT_TRUE(fs::exists(out / "one.heatmap.png"));
+}
+
+TEST(InspectCosts, ThePerNeuronOptionsSayWhatTheyCost) {
+  // `lrpflow inspect` shows each option's help: the two options that run LRP once per selected
+  // neuron say so there.
+  for (const std::string type : {"heatmap", "critical_paths"}) {
+    const std::string command = std::string(LRPFLOW_BINARY) + " inspect " + type;
+    std::string output;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+    EXPECT_EQ(::pclose(pipe), 0) << output;
+    const std::string option = type == "heatmap" ? "  neurons " : "  input_edges ";
+    const auto line = output.find(option);
+    ASSERT_NE(line, std::string::npos) << output;
+    const std::string text = output.substr(line, output.find('\n', line) - line);
+    EXPECT_NE(text.find("COST: one LRP pass"), std::string::npos) << text;
+    EXPECT_NE(text.find("neuron"), std::string::npos) << text;
+  }
 }
 
 }  // namespace

@@ -33,12 +33,41 @@ struct ImagePreprocess {
 // count, no zero std) so that a bad option is reported once, before any image is read.
 Status validate_preprocess(const ImagePreprocess& params);
 
+// Where the model's input lies in the decoded image: the decoded image (original_*) was resized to
+// resized_* and the crop rectangle (in resized pixels) cut out of it. Without resizing the sizes
+// are equal; without cropping the crop is the whole resized image.
+struct ImageGeometry {
+  int original_height = 0, original_width = 0;
+  int resized_height = 0, resized_width = 0;
+  int crop_top = 0, crop_left = 0, crop_height = 0, crop_width = 0;
+
+  // The affine map from the model input's pixel coordinates (x, y) to the original image's, with
+  // pixel centres mapped as cv::resize maps them: x_orig = (x + crop_left + 0.5) * W_orig / W_resized - 0.5.
+  cv::Matx23d model_to_original() const;
+  // The rectangle of the original image the model saw, in original pixels (outer edges).
+  cv::Rect2d seen_region() const;
+};
+
+// Slots the image loader fills next to the tensor: the geometry (std::any holding an
+// ImageGeometry) and the model's view of the input (cv::Mat, 8-bit BGR or gray, after resizing and
+// cropping, before normalisation).
+inline constexpr const char* kImageGeometrySlot = "image_geometry";
+inline constexpr const char* kModelViewSlot = "model_view";
+
+struct PreprocessedImage {
+  at::Tensor tensor;      // float32 1xCxHxW, normalised
+  cv::Mat model_view;     // what the tensor shows, as an 8-bit BGR (or gray) image
+  ImageGeometry geometry;
+};
+
 // Applies `params` to an 8-bit BGR or gray image, returning the float32 1xCxHxW tensor:
 // resize the shorter side (area averaging when shrinking, bilinear when enlarging; the longer side
 // becomes floor(long * size / short) like torchvision), centre crop (top-left offset
 // round((H - crop) / 2)), scale to [0, 1], then (x - mean[c]) / std[c]. A crop larger than the
 // resized image is an error giving both sizes.
 Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& params);
+// The same tensor, with the model's view and the geometry that produced it.
+Result<PreprocessedImage> preprocess_image(const cv::Mat& image, const ImagePreprocess& params);
 
 // Turns a tensor into an 8-bit image for writing: HxW (gray), CxHxW or 1xCxHxW with C = 1, 3 or 4
 // (RGB[A] channel order), or HxWxC with C = 1, 3 or 4. uint8 tensors are taken as is; other dtypes

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace lrpflow::visual {
 
@@ -66,10 +67,10 @@ cv::Mat apply_colormap(const at::Tensor& unit_map, const ColorLut& lut) {
   return out;
 }
 
-Result<cv::Mat> overlay(const cv::Mat& heat, const cv::Mat& background, double alpha) {
-  if (!(alpha >= 0.0 && alpha <= 1.0)) return Status::error("alpha must be in [0, 1]");
-  if (heat.empty()) return Status::error("empty heatmap");
-  if (background.empty()) return heat.clone();
+namespace {
+
+// 8-bit BGR, whatever the background's channels and depth.
+cv::Mat as_bgr8(const cv::Mat& background) {
   cv::Mat bg;
   if (background.channels() == 1) {
     cv::cvtColor(background, bg, cv::COLOR_GRAY2BGR);
@@ -79,11 +80,102 @@ Result<cv::Mat> overlay(const cv::Mat& heat, const cv::Mat& background, double a
     bg = background;
   }
   if (bg.depth() != CV_8U) bg.convertTo(bg, CV_8U);
+  return bg;
+}
+
+// Part of each original pixel inside the region the model saw, in [0, 1] (CV_32FC3).
+cv::Mat seen_coverage(const ImageGeometry& geometry) {
+  const cv::Rect2d region = geometry.seen_region();
+  auto overlap = [](double from, double to, int pixel) {
+    return static_cast<float>(std::clamp(std::min(to, pixel + 1.0) - std::max(from, double(pixel)), 0.0, 1.0));
+  };
+  cv::Mat coverage(geometry.original_height, geometry.original_width, CV_32FC3);
+  std::vector<float> columns(static_cast<size_t>(geometry.original_width));
+  for (int x = 0; x < geometry.original_width; ++x) columns[static_cast<size_t>(x)] = overlap(region.x, region.x + region.width, x);
+  for (int y = 0; y < geometry.original_height; ++y) {
+    const float row = overlap(region.y, region.y + region.height, y);
+    auto* out = coverage.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < geometry.original_width; ++x) out[x] = cv::Vec3f::all(row * columns[static_cast<size_t>(x)]);
+  }
+  return coverage;
+}
+
+Status check_geometry(const cv::Mat& heat, const ImageGeometry& g) {
+  if (heat.empty() || heat.type() != CV_8UC3) return Status::error("the heatmap must be a non-empty 8-bit BGR image");
+  if (g.original_height <= 0 || g.original_width <= 0 || g.resized_height <= 0 || g.resized_width <= 0 ||
+      g.crop_height <= 0 || g.crop_width <= 0 || g.crop_top < 0 || g.crop_left < 0 ||
+      g.crop_top + g.crop_height > g.resized_height || g.crop_left + g.crop_width > g.resized_width)
+    return Status::error("invalid image geometry (crop outside the resized image, or an empty size)");
+  return Status::ok();
+}
+
+// `heat` resampled into the original frame; beyond the crop's edge pixels the edge continues
+// (the coverage decides how much of it is shown).
+cv::Mat warp_to_original(const cv::Mat& heat, const ImageGeometry& geometry) {
+  cv::Mat source = heat;
+  if (heat.rows != geometry.crop_height || heat.cols != geometry.crop_width)
+    cv::resize(heat, source, cv::Size(geometry.crop_width, geometry.crop_height), 0, 0, cv::INTER_LINEAR);
+  cv::Mat out;
+  cv::warpAffine(source, out, cv::Mat(geometry.model_to_original()),
+                 cv::Size(geometry.original_width, geometry.original_height), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  return out;
+}
+
+// coverage * inside + (1 - coverage) * outside, all CV_32FC3, as 8-bit BGR (rounded, saturated).
+cv::Mat blend_by_coverage(const cv::Mat& inside, const cv::Mat& outside, const cv::Mat& coverage) {
+  const cv::Mat ones(coverage.size(), CV_32FC3, cv::Scalar::all(1.0));
+  const cv::Mat blended = inside.mul(coverage) + outside.mul(ones - coverage);
+  cv::Mat out;
+  blended.convertTo(out, CV_8UC3);
+  return out;
+}
+
+cv::Mat as_float(const cv::Mat& image) {
+  cv::Mat out;
+  image.convertTo(out, CV_32FC3);
+  return out;
+}
+}  // namespace
+
+Result<cv::Mat> overlay(const cv::Mat& heat, const cv::Mat& background, double alpha) {
+  if (!(alpha >= 0.0 && alpha <= 1.0)) return Status::error("alpha must be in [0, 1]");
+  if (heat.empty()) return Status::error("empty heatmap");
+  if (background.empty()) return heat.clone();
+  const cv::Mat bg = as_bgr8(background);
   cv::Mat resized;
   cv::resize(heat, resized, bg.size(), 0, 0, cv::INTER_LINEAR);
   cv::Mat out;
   cv::addWeighted(resized, alpha, bg, 1.0 - alpha, 0.0, out);
   return out;
+}
+
+Result<cv::Mat> to_original_frame(const cv::Mat& heat, const ImageGeometry& geometry, const cv::Scalar& outside) {
+  LRPFLOW_RETURN_IF_ERROR(check_geometry(heat, geometry));
+  const cv::Mat coverage = seen_coverage(geometry);
+  const cv::Mat fill(coverage.size(), CV_32FC3, outside);
+  return blend_by_coverage(as_float(warp_to_original(heat, geometry)), fill, coverage);
+}
+
+Result<cv::Mat> overlay_seen_region(const cv::Mat& heat, const cv::Mat& photo, const ImageGeometry& geometry, double alpha) {
+  if (!(alpha >= 0.0 && alpha <= 1.0)) return Status::error("alpha must be in [0, 1]");
+  LRPFLOW_RETURN_IF_ERROR(check_geometry(heat, geometry));
+  if (photo.empty()) return Status::error("empty image");
+  const cv::Mat bg = as_float(as_bgr8(photo));
+  if (bg.size() != cv::Size(geometry.original_width, geometry.original_height))
+    return Status::error("the image is " + std::to_string(bg.cols) + "x" + std::to_string(bg.rows) +
+                         " pixels, the recorded geometry says " + std::to_string(geometry.original_width) + "x" +
+                         std::to_string(geometry.original_height));
+  const cv::Mat inside = as_float(warp_to_original(heat, geometry)) * alpha + bg * (1.0 - alpha);
+  return blend_by_coverage(inside, bg * kOutsideBrightness, seen_coverage(geometry));
+}
+
+ImageGeometry whole_image_geometry(cv::Size map_size, cv::Size image_size) {
+  ImageGeometry g;
+  g.original_height = image_size.height;
+  g.original_width = image_size.width;
+  g.resized_height = g.crop_height = map_size.height;
+  g.resized_width = g.crop_width = map_size.width;
+  return g;
 }
 
 at::Tensor upsample_bilinear(const at::Tensor& map, int64_t height, int64_t width) {
