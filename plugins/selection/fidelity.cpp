@@ -14,17 +14,12 @@
 
 #include "lrpflow/files.h"
 #include "lrpflow/lrp/slots.h"
-#include "lrpflow/selection/fidelity.h"
 #include "lrpflow/selection/neurons.h"
 #include "lrpflow/visual/png.h"
 #include "sweep_plot.h"
 
 namespace lrpflow::stages {
 namespace {
-
-std::int64_t argmax(const std::vector<double>& v) {
-  return static_cast<std::int64_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 std::string csv_of(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::ostringstream out;
@@ -44,9 +39,9 @@ Status FidelityStage::open(const StageContext& ctx) {
   if (!model) return model.status();
   model_ = model.value();
   output_dir_ = ctx.output_dir;
-  const std::string on = ctx.options.get_string("on");
-  if (on != "probabilities" && on != "logits") return Status::error("option on: '" + on + "' is not probabilities or logits");
-  on_probabilities_ = on == "probabilities";
+  auto comparison = selection::OutputComparison::from_options(ctx.options, ctx.options.get_int("sample"));
+  if (!comparison) return comparison.status();
+  comparison_ = comparison.value();
   sweep_ = ctx.options.get_bool("sweep");
   ns_ = ctx.options.get_float_list("ns");
   if (ns_.empty()) return Status::error("option ns: give at least one threshold factor");
@@ -58,31 +53,22 @@ Status FidelityStage::open(const StageContext& ctx) {
   return Status::ok();
 }
 
-Result<std::vector<double>> FidelityStage::output_of(const at::Tensor& logits) const {
-  if (sample_ >= logits.size(0)) return Status::error("sample " + std::to_string(sample_) + " is not in the batch");
-  at::Tensor row = logits[sample_];
-  if (on_probabilities_) row = at::softmax(row, 0);
-  row = row.to(at::kDouble).contiguous();
-  return std::vector<double>(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
-}
-
 Status FidelityStage::process(Item& item) {
   auto acts = lrp::get_activations(item);
   if (!acts) return acts.status();
   auto chosen = item.get<Selection>("selection");
   if (!chosen) return chosen.status();
-  auto full = output_of(acts.value()->logits);
+  auto full = comparison_.reference(acts.value()->logits);
   if (!full) return full.status();
-  const std::int64_t predicted = argmax(full.value());
 
   auto measure = [&](const std::map<std::string, std::vector<std::int64_t>>& kept, const std::string& name) -> Status {
     auto logits = selection::forward_keeping(*model_, *acts.value(), kept);
     if (!logits) return logits.status();
-    auto restricted = output_of(logits.value());
-    if (!restricted) return restricted.status();
-    item.set_metric("fidelity/" + name + "/mse", selection::mean_squared_error(full.value(), restricted.value()));
-    item.set_metric("fidelity/" + name + "/smape", selection::smape(full.value(), restricted.value()));
-    item.set_metric("fidelity/" + name + "/kept_class", argmax(restricted.value()) == predicted ? 1.0 : 0.0);
+    auto fidelity = comparison_.compare(full.value(), logits.value());
+    if (!fidelity) return fidelity.status();
+    item.set_metric("fidelity/" + name + "/mse", fidelity.value().mse);
+    item.set_metric("fidelity/" + name + "/smape", fidelity.value().smape);
+    item.set_metric("fidelity/" + name + "/kept_class", fidelity.value().kept_class ? 1.0 : 0.0);
     return Status::ok();
   };
   std::map<std::string, std::vector<std::int64_t>> all;
@@ -97,7 +83,7 @@ Status FidelityStage::process(Item& item) {
   if (!sweep_) return Status::ok();
   auto explanation = lrp::get_explanation(item);
   if (!explanation) return explanation.status();
-  auto rows = sweep(item, *acts.value(), *explanation.value(), layers);
+  auto rows = sweep(full.value(), *acts.value(), *explanation.value(), layers);
   if (!rows) return rows.status();
 
   std::vector<std::vector<std::string>> table;
@@ -134,12 +120,9 @@ Status FidelityStage::process(Item& item) {
   return Status::ok();
 }
 
-Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const Item&, const lrp::Activations& acts,
-                                                                  const lrp::Explanation& e,
+Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const selection::OutputComparison::Reference& full,
+                                                                  const lrp::Activations& acts, const lrp::Explanation& e,
                                                                   const std::vector<std::string>& layers) const {
-  auto full = output_of(acts.logits);
-  if (!full) return full.status();
-  const std::int64_t predicted = argmax(full.value());
   std::vector<SweepRow> rows;
   for (const std::string& layer : layers) {
     auto a = selection::neuron_activations(*model_, acts, layer, sample_);
@@ -158,10 +141,9 @@ Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const Item&, c
         std::vector<std::int64_t> neurons(kept.begin(), kept.begin() + count);
         auto logits = selection::forward_keeping(*model_, acts, {{layer, neurons}});
         if (!logits) return logits.status();
-        auto restricted = output_of(logits.value());
-        if (!restricted) return restricted.status();
-        rows.push_back({layer, k, n, selection::mean_squared_error(full.value(), restricted.value()),
-                        selection::smape(full.value(), restricted.value()), argmax(restricted.value()) == predicted});
+        auto fidelity = comparison_.compare(full, logits.value());
+        if (!fidelity) return fidelity.status();
+        rows.push_back({layer, k, n, fidelity.value().mse, fidelity.value().smape, fidelity.value().kept_class});
         if (k == layer_size) break;
       }
     }

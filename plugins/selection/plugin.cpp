@@ -7,6 +7,13 @@
 namespace lrpflow::stages {
 namespace {
 
+// `options` followed by on, smape_classes and smape_mass (lrpflow/selection/output_comparison.h).
+std::vector<OptionSpec> with_comparison_options(std::vector<OptionSpec> options) {
+  const auto comparison = selection::output_comparison_options();
+  options.insert(options.end(), comparison.begin(), comparison.end());
+  return options;
+}
+
 std::vector<OptionSpec> selector_options(std::vector<OptionSpec> own) {
   std::vector<OptionSpec> options{
       {"model", OptionType::String, std::string("model"), "name of the model resource"},
@@ -14,8 +21,10 @@ std::vector<OptionSpec> selector_options(std::vector<OptionSpec> own) {
        "Conv2d/Linear layers to select in (empty: every one but the output layer)"},
       {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       {"optimize_smape", OptionType::Float, 0.0,
-       "if > 0: per layer keep the smallest k (1, 2, 4, ...) whose path-restricted output has SMAPE (%) under this"},
+       "if > 0: per layer keep the smallest k (1, 2, 4, ...) whose path-restricted output has SMAPE (%) under this "
+       "(SMAPE as set by on, smape_classes, smape_mass)"},
   };
+  options = with_comparison_options(std::move(options));
   options.insert(options.end(), own.begin(), own.end());
   return options;
 }
@@ -65,17 +74,15 @@ StageTypeInfo critical_paths_type() {
 StageTypeInfo fidelity_type() {
   auto info = make_stage_type<FidelityStage>(
       "fidelity", "MSE and SMAPE between the full output and the output through the selected neurons only",
-      {
+      with_comparison_options({
           {"model", OptionType::String, std::string("model"), "name of the model resource"},
-          {"on", OptionType::String, std::string("probabilities"), "compare softmax probabilities or logits", false,
-           {"probabilities", "logits"}},
           {"sweep", OptionType::Bool, false, "sweep k = 1, 2, 4, ... and the threshold factors `ns`: CSV and plot per item and per run"},
           {"ns", OptionType::FloatList, std::vector<double>{1.0}, "threshold factors n for the sweep"},
           {"contribution", OptionType::String, std::string("relevance"), "GetOptimizer contribution in the sweep", false,
            {"relevance", "difference", "product"}},
           {"smape_target", OptionType::Float, 5.0, "a sweep reports per layer the smallest k with SMAPE (%) under this"},
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
-      },
+      }),
       [](const Options& o) {
         SlotDeclaration slots{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
                                {"selection", SlotType::Selection, "from a selector"}},

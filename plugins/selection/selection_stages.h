@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lrpflow/lrp/engine.h"
+#include "lrpflow/selection/output_comparison.h"
 #include "lrpflow/selection/paths.h"
 #include "lrpflow/selection/selectors.h"
 #include "lrpflow/stage.h"
@@ -34,11 +35,12 @@ class SelectorStage : public Stage {
 
  private:
   // The smallest k (1, 2, 4, ...) of `ranked` whose path-restricted output has SMAPE under `optimize_smape_`.
-  Result<std::int64_t> optimal_k(const lrp::Activations& acts, const std::string& layer,
-                                 const std::vector<std::int64_t>& ranked) const;
+  Result<std::int64_t> optimal_k(const lrp::Activations& acts, const selection::OutputComparison::Reference& full,
+                                 const std::string& layer, const std::vector<std::int64_t>& ranked) const;
   std::string stage_id_;
   std::int64_t sample_ = 0;
   double optimize_smape_ = 0;  // 0: off
+  selection::OutputComparison comparison_;
 };
 
 class GetOptimizerStage : public SelectorStage {
@@ -102,13 +104,12 @@ class FidelityStage : public Stage {
     double smape;
     bool kept_class;
   };
-  Result<std::vector<SweepRow>> sweep(const Item& item, const lrp::Activations& acts, const lrp::Explanation& e,
-                                      const std::vector<std::string>& layers) const;
-  Result<std::vector<double>> output_of(const at::Tensor& logits) const;
+  Result<std::vector<SweepRow>> sweep(const selection::OutputComparison::Reference& full, const lrp::Activations& acts,
+                                      const lrp::Explanation& e, const std::vector<std::string>& layers) const;
 
   std::shared_ptr<const lrp::Model> model_;
   std::filesystem::path output_dir_;
-  bool on_probabilities_ = true;
+  selection::OutputComparison comparison_;
   bool sweep_ = false;
   std::vector<double> ns_;
   selection::Contribution contribution_ = selection::Contribution::Relevance;

@@ -2,9 +2,6 @@
 #include "selection_stages.h"
 
 #include "lrpflow/lrp/slots.h"
-#include <ATen/ATen.h>
-
-#include "lrpflow/selection/fidelity.h"
 #include "lrpflow/selection/neurons.h"
 
 namespace lrpflow::stages {
@@ -20,6 +17,9 @@ Status SelectorStage::open(const StageContext& ctx) {
   sample_ = ctx.options.get_int("sample");
   optimize_smape_ = ctx.options.get_float("optimize_smape");
   if (optimize_smape_ < 0) return Status::error("option optimize_smape: must be >= 0 (0: off)");
+  auto comparison = selection::OutputComparison::from_options(ctx.options, sample_);
+  if (!comparison) return comparison.status();
+  comparison_ = comparison.value();
   return configure(ctx);
 }
 
@@ -30,6 +30,12 @@ Status SelectorStage::process(Item& item) {
   if (!explanation) return explanation.status();
   Selection result;
   result.method = method();
+  selection::OutputComparison::Reference full;  // what optimize_smape compares with
+  if (optimize_smape_ > 0) {
+    auto reference = comparison_.reference(acts.value()->logits);
+    if (!reference) return reference.status();
+    full = std::move(reference.value());
+  }
   for (const std::string& layer : layers_) {
     auto a = selection::neuron_activations(*model_, *acts.value(), layer, sample_);
     if (!a) return a.status();
@@ -38,7 +44,7 @@ Status SelectorStage::process(Item& item) {
     auto ranked = select(a.value(), r.value());
     if (!ranked) return ranked.status().with_context("layer '" + layer + "'");
     if (optimize_smape_ > 0 && !ranked.value().neurons.empty()) {
-      auto k = optimal_k(*acts.value(), layer, ranked.value().neurons);
+      auto k = optimal_k(*acts.value(), full, layer, ranked.value().neurons);
       if (!k) return k.status().with_context("layer '" + layer + "'");
       ranked.value().neurons.resize(static_cast<size_t>(k.value()));
       ranked.value().scores.resize(static_cast<size_t>(k.value()));
@@ -56,19 +62,16 @@ Status SelectorStage::process(Item& item) {
   return Status::ok();
 }
 
-Result<std::int64_t> SelectorStage::optimal_k(const lrp::Activations& acts, const std::string& layer,
-                                              const std::vector<std::int64_t>& ranked) const {
-  auto probabilities = [&](const at::Tensor& logits) {
-    const at::Tensor p = at::softmax(logits[sample_], 0).to(at::kDouble).contiguous();
-    return std::vector<double>(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
-  };
-  const std::vector<double> full = probabilities(acts.logits);
+Result<std::int64_t> SelectorStage::optimal_k(const lrp::Activations& acts, const selection::OutputComparison::Reference& full,
+                                              const std::string& layer, const std::vector<std::int64_t>& ranked) const {
   const auto total = static_cast<std::int64_t>(ranked.size());
   for (std::int64_t k = 1;; k *= 2) {
     const std::int64_t count = std::min(k, total);
     auto logits = selection::forward_keeping(*model_, acts, {{layer, {ranked.begin(), ranked.begin() + count}}});
     if (!logits) return logits.status();
-    if (selection::smape(full, probabilities(logits.value())) < optimize_smape_ || count == total) return count;
+    auto fidelity = comparison_.compare(full, logits.value());
+    if (!fidelity) return fidelity.status();
+    if (fidelity.value().smape < optimize_smape_ || count == total) return count;
   }
 }
 

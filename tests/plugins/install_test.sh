@@ -8,7 +8,9 @@ set -euo pipefail
 
 cmake_bin=$1 build_dir=$2 source_dir=$3 generator=$4 cxx=$5
 work=$(mktemp -d "${TMPDIR:-/tmp}/lrpflow-install-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../common/processes.sh"
+# No process the test started (builds, lrpflow) may outlive it.
+trap 'status=$?; check_no_processes_left || status=1; rm -rf "$work"; exit $status' EXIT
 prefix=$work/prefix
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -9,7 +9,9 @@ an expected placeholder is not visible, or when the browser console logged a SEV
 Screenshots are saved in the work directory and their paths printed.
 
 chromedriver and Chromium are stopped in every case (success, failure, timeout, Ctrl-C), and the
-whole test stops itself after OVERALL_TIMEOUT_S. Missing Chromium is a failure, not a skip: the
+whole test stops itself after OVERALL_TIMEOUT_S. Every process the test starts carries a marker in
+its environment; a process still carrying it after the browser was stopped (tests/common/processes.sh
+finds them) is killed and fails the test. Missing Chromium is a failure, not a skip: the
 report's browser check is part of the test suite (tools/install-deps.sh installs chromium and
 chromium-driver).
 """
@@ -28,6 +30,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+PROCESSES_HELPER = Path(__file__).resolve().parent.parent / "common" / "processes.sh"
+MARKER = f"lrpflow-test-{os.getpid()}-{time.time_ns()}"
+CHILD_ENV = dict(os.environ, LRPFLOW_TEST_MARKER=MARKER)  # for every process the test starts
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 OVERALL_TIMEOUT_S = 150
@@ -74,7 +79,7 @@ def free_port():
 def run(command, timeout, expect_code=0):
     print("+ " + " ".join(str(c) for c in command), flush=True)
     try:
-        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=timeout, env=CHILD_ENV)
     except subprocess.TimeoutExpired:
         raise Failure(f"{command[0]} did not finish within {timeout} s") from None
     if done.returncode != expect_code:
@@ -94,7 +99,8 @@ class Browser:
         self.log_path = work_dir / "chromedriver.log"
         # A session of its own: the whole process group (driver and browser) can be stopped at once.
         self.driver = subprocess.Popen([CHROMEDRIVER, f"--port={self.port}", f"--log-path={self.log_path}"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                       env=CHILD_ENV)
 
     def start(self):
         deadline = time.monotonic() + 20
@@ -153,26 +159,30 @@ class Browser:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        # Browser processes that left the driver's process group still carry our profile path.
-        for pid in leftover_processes(self.profile):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def leftover_processes(marker):
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+def processes_left():
+    """The processes started by this test that still run, as (pid, command line)."""
+    listing = subprocess.run(["bash", str(PROCESSES_HELPER), MARKER], capture_output=True, text=True, timeout=30)
+    if listing.returncode != 0:
+        raise Failure(f"{PROCESSES_HELPER} failed: {listing.stderr}")
+    return [tuple(line.split(" ", 1)) for line in listing.stdout.splitlines() if line]
+
+
+def check_no_processes_left():
+    """Waits up to 5 s for stragglers, then kills what is left and fails."""
+    deadline = time.monotonic() + 5
+    while (left := processes_left()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid, _ in left:
         try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
             pass
-    return pids
+    if left:
+        raise Failure("the test left these processes running (now killed):\n  " +
+                      "\n  ".join(f"{pid} {command}" for pid, command in left))
 
 
 def check_page(browser, page, screenshot, min_images, min_placeholders=0):
@@ -250,11 +260,20 @@ def main():
                    min_images=1, min_placeholders=2)
     except Failure as e:
         print(f"FAIL: {e}", file=sys.stderr)
-        return 1
+        failed = True
+    else:
+        failed = False
     finally:
         signal.alarm(0)
         if browser:
             browser.stop()
+    try:
+        check_no_processes_left()
+    except Failure as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        failed = True
+    if failed:
+        return 1
     print("PASS")
     return 0
 

@@ -1,13 +1,19 @@
 # Shared by the scale-out test scripts: sourced, not run. Expects LRPFLOW (the binary) and
 # PIPELINE (small_pipeline.yaml) to be set; makes WORK, a temporary directory removed on exit.
+# On every exit path the CLEANUP_HOOKS run in order, then every job started with start_job is
+# stopped, and the test fails if any process it started is still running (tests/common/processes.sh).
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../common/processes.sh"
 WORK="$(mktemp -d /tmp/lrpflow-scale-test.XXXXXX)"
 CLEANUP_HOOKS=()
 cleanup() {
-  local hook
+  local rc=$? hook
   for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
+  stop_started_jobs
+  check_no_processes_left || rc=1
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

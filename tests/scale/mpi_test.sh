@@ -16,15 +16,15 @@ for i in 0 1; do [ -f "$WORK/mpi/manifest.shard-$i-of-2.json" ] || fail "no mani
 [ -f "$WORK/mpi/report/index.html" ] || fail "rank 0 built no report"
 if compare_runs "$WORK/single" "$WORK/mpi"; then pass "mpirun -np 2 equals the single run"; else fail "mpirun result differs"; fi
 
-# Rank 1 cannot start: another process holds its shard's lock.
+# Rank 1 cannot start: another process holds its shard's lock. flock and its sleep are one job
+# (process group): stopping the job stops both, so no sleep keeps ctest's output pipe open.
 mkdir -p "$WORK/failing"
-flock "$WORK/failing/.lock.shard-1-of-2" sleep 120 &
-holder=$!
-CLEANUP_HOOKS+=("kill $holder 2>/dev/null")
+start_job flock "$WORK/failing/.lock.shard-1-of-2" sleep 120
+holder=$JOB_PID
 sleep 0.5
 out="$("${MPIRUN[@]}" "$LRPFLOW" run "$PIPELINE" --out "$WORK/failing" --mpi 2>&1)"
 rc=$?
-kill "$holder" 2>/dev/null
+stop_job "$holder"
 [ "$rc" -ne 0 ] && pass "a failed rank makes mpirun exit $rc" || fail "mpirun exited 0 although rank 1 failed"
 "$PY" - "$WORK/failing/manifest.json" <<'PYEOF' && pass "rank 1's items are errors in the merged manifest" || { fail "failed rank's items"; echo "$out" >&2; }
 import json, sys

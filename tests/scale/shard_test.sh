@@ -13,8 +13,8 @@ SHARDS="$WORK/shards"
 for pair in "0 1" "2 3"; do
   pids=()
   for i in $pair; do
-    lrp run "$PIPELINE" --out "$SHARDS" --shard "$i/4" -q &
-    pids+=($!)
+    start_job lrp run "$PIPELINE" --out "$SHARDS" --shard "$i/4" -q
+    pids+=("$JOB_PID")
   done
   for pid in "${pids[@]}"; do wait "$pid" || fail "a shard run exited with $?"; done
 done
@@ -98,10 +98,9 @@ for i in m["items"]:
 PYEOF
 
 # A second process of the same shard is refused while the first holds the lock.
-flock "$SHARDS/.lock.shard-0-of-4" sleep 60 &
-holder=$!
-CLEANUP_HOOKS+=("kill $holder 2>/dev/null")
+start_job flock "$SHARDS/.lock.shard-0-of-4" sleep 60
+holder=$JOB_PID
 sleep 0.5
 expect_error "same shard twice at once" 2 "already running shard 0/4" -- "$LRPFLOW" run "$PIPELINE" --out "$SHARDS" --shard 0/4
-kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+stop_job "$holder"
 finish

@@ -24,11 +24,11 @@ chmod 400 "$S/munge/munge.key"
 mkdir -p /run/munge && chown munge:munge /run/munge
 chmod 755 "$WORK"
 MUNGE_SOCKET="$S/munge/munge.socket"
-runuser -u munge -- munged --foreground --key-file="$S/munge/munge.key" --socket="$MUNGE_SOCKET" \
-  --pid-file="$S/munge/munged.pid" --log-file="$S/munge/munged.log" --seed-file="$S/munge/seed" >"$S/munged.out" 2>&1 &
-MUNGED_PID=$!
-# munged itself (its pid file), then runuser, so that no defunct munged is left behind.
-CLEANUP_HOOKS+=("kill \$(cat '$S/munge/munged.pid' 2>/dev/null) 2>/dev/null; sleep 0.5; kill $MUNGED_PID 2>/dev/null; wait $MUNGED_PID 2>/dev/null")
+start_job runuser -u munge -- munged --foreground --key-file="$S/munge/munge.key" --socket="$MUNGE_SOCKET" \
+  --pid-file="$S/munge/munged.pid" --log-file="$S/munge/munged.log" --seed-file="$S/munge/seed" >"$S/munged.out" 2>&1
+MUNGED_PID=$JOB_PID
+# munged itself (its pid file), then runuser's job, so that no defunct munged is left behind.
+CLEANUP_HOOKS+=("kill \$(cat '$S/munge/munged.pid' 2>/dev/null) 2>/dev/null; sleep 0.5; stop_job $MUNGED_PID")
 
 # Ports of our own, so that the test does not meet another Slurm on this machine.
 BASE_PORT=$((20000 + RANDOM % 20000))
@@ -67,13 +67,13 @@ export SLURM_CONF="$S/slurm.conf"
 for _ in $(seq 50); do [ -S "$MUNGE_SOCKET" ] && break; sleep 0.2; done
 [ -S "$MUNGE_SOCKET" ] || { cat "$S/munge/munged.log" >&2; echo "FAIL: munged did not start" >&2; exit 1; }
 
-slurmctld -D -i -f "$SLURM_CONF" >"$S/slurmctld.out" 2>&1 &
-CTLD_PID=$!
-CLEANUP_HOOKS+=("kill $CTLD_PID 2>/dev/null; wait $CTLD_PID 2>/dev/null")
-slurmd -D -N localhost -f "$SLURM_CONF" >"$S/slurmd.out" 2>&1 &
-SLURMD_PID=$!
+start_job slurmctld -D -i -f "$SLURM_CONF" >"$S/slurmctld.out" 2>&1
+CTLD_PID=$JOB_PID
+CLEANUP_HOOKS+=("stop_job $CTLD_PID")
+start_job slurmd -D -N localhost -f "$SLURM_CONF" >"$S/slurmd.out" 2>&1
+SLURMD_PID=$JOB_PID
 # slurmd first (it runs the jobs' steps), so that no job is left running when slurmctld goes.
-CLEANUP_HOOKS=("scancel --user=root 2>/dev/null" "kill $SLURMD_PID 2>/dev/null; wait $SLURMD_PID 2>/dev/null" "${CLEANUP_HOOKS[@]}")
+CLEANUP_HOOKS=("scancel --user=root 2>/dev/null" "stop_job $SLURMD_PID" "${CLEANUP_HOOKS[@]}")
 
 show_logs() { tail -n 30 "$S"/slurmctld.log "$S"/slurmd.log "$S"/*.out 2>/dev/null >&2; }
 ready=0

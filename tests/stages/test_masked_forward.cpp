@@ -3,8 +3,11 @@
 
 #include <ATen/ATen.h>
 
+#include "fixture_support.h"
+#include "lrpflow/lrp/model_import.h"
 #include "lrpflow/selection/fidelity.h"
 #include "lrpflow/selection/neurons.h"
+#include "lrpflow/selection/output_comparison.h"
 
 namespace lrpflow::selection {
 namespace {
@@ -83,6 +86,59 @@ TEST(MaskedForward, NeuronSumsAndBadNames) {
   EXPECT_FALSE(forward_keeping(*model, acts.value(), {{"conv", {2}}}));
   EXPECT_FALSE(check_selection_layers(*model, {"relu"}));
   EXPECT_TRUE(check_selection_layers(*model, {"conv", "fc"}));
+}
+
+// When no neuron is dropped, the restricted forward pass is the full one bit for bit, so every
+// fidelity metric is exactly 0: checked per Conv2d/Linear layer (all its neurons kept, k = the
+// layer's size) and for all of them at once, on every sample of the batch.
+void expect_keeping_everything_is_exact(const lrp::Model& model, const at::Tensor& input) {
+  auto acts = model.forward(input);
+  ASSERT_TRUE(acts) << acts.status().message();
+  std::map<std::string, std::vector<std::int64_t>> every_layer;
+  for (const lrp::Layer& layer : model.layers()) {
+    if (layer.kind != LayerKind::Conv2d && layer.kind != LayerKind::Linear) continue;
+    std::vector<std::int64_t> all(static_cast<size_t>(neuron_count(model, layer.name)));
+    for (size_t j = 0; j < all.size(); ++j) all[j] = static_cast<std::int64_t>(j);
+    every_layer[layer.name] = all;
+    auto logits = forward_keeping(model, acts.value(), {{layer.name, all}});
+    ASSERT_TRUE(logits) << layer.name << ": " << logits.status().message();
+    EXPECT_TRUE(at::equal(logits.value(), acts.value().logits)) << model.source() << ", layer " << layer.name;
+  }
+  ASSERT_GE(every_layer.size(), 3u) << model.source();
+  auto logits = forward_keeping(model, acts.value(), every_layer);
+  ASSERT_TRUE(logits) << logits.status().message();
+  EXPECT_TRUE(at::equal(logits.value(), acts.value().logits)) << model.source() << ", all layers";
+  for (const char* on : {"probabilities", "logits"}) {
+    for (const char* classes : {"mass", "all"}) {
+      for (std::int64_t sample = 0; sample < input.size(0); ++sample) {
+        auto comparison = OutputComparison::from_options(
+            Options({{"on", std::string(on)}, {"smape_classes", std::string(classes)}, {"smape_mass", 0.99}}), sample);
+        ASSERT_TRUE(comparison) << comparison.status().message();
+        auto full = comparison.value().reference(acts.value().logits);
+        ASSERT_TRUE(full) << full.status().message();
+        auto fidelity = comparison.value().compare(full.value(), logits.value());
+        ASSERT_TRUE(fidelity) << fidelity.status().message();
+        EXPECT_EQ(fidelity.value().mse, 0.0) << on << " " << classes;
+        EXPECT_EQ(fidelity.value().smape, 0.0) << on << " " << classes;
+        EXPECT_TRUE(fidelity.value().kept_class);
+      }
+    }
+  }
+}
+
+TEST(MaskedForward, KeepingEveryNeuronIsExactOnTheQuickstartModel) {
+  lrp::ModelLoadOptions options;
+  options.input_shape = {1, 28, 28};
+  auto model = lrp::load_model(LRPFLOW_MODELS_DIR "/fashion_mnist_vgg.pt", options);
+  ASSERT_TRUE(model) << model.status().message();
+  at::manual_seed(10);
+  expect_keeping_everything_is_exact(*model.value(), at::randn({2, 1, 28, 28}));
+}
+
+TEST(MaskedForward, KeepingEveryNeuronIsExactOnAResidualModel) {
+  auto model = lrp::testing::load_fixture_model("resnet_tiny", "scripted");
+  ASSERT_TRUE(model) << model.status().message();
+  expect_keeping_everything_is_exact(*model.value(), lrp::testing::load_case("resnet_tiny").at("input"));
 }
 
 }  // namespace

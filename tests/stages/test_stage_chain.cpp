@@ -57,7 +57,7 @@ output: {dir: )" + out.string() + R"(, report: false}
 )";
 }
 
-RunReport run_text(const std::string& text, const fs::path& dir) {
+Result<RunReport> try_run_text(const std::string& text, const fs::path& dir) {
   static PluginRegistry registry;
   static bool loaded = false;
   if (!loaded) {
@@ -67,10 +67,23 @@ RunReport run_text(const std::string& text, const fs::path& dir) {
   PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
   std::string problems;
   for (const auto& d : load.diagnostics) problems += d.to_string() + "\n";
-  EXPECT_TRUE(load.ok()) << problems;
-  auto report = run_pipeline(*load.pipeline, registry);
+  if (!load.ok()) return Status::error("the pipeline does not load: " + problems);
+  return run_pipeline(*load.pipeline, registry);
+}
+
+RunReport run_text(const std::string& text, const fs::path& dir) {
+  auto report = try_run_text(text, dir);
   EXPECT_TRUE(report) << report.status().message();
   return report.value();
+}
+
+// The message of a run that must fail before any item runs (a pipeline that loads).
+std::string run_error(const std::string& text, const fs::path& dir) {
+  auto report = try_run_text(text, dir);
+  EXPECT_FALSE(report);
+  const std::string message = report ? "" : report.status().message();
+  EXPECT_EQ(message.find("does not load"), std::string::npos) << message;
+  return message;
 }
 
 void check_chain(const std::string& case_name, const std::string& layers_yaml, const std::vector<std::string>& layers) {
@@ -148,26 +161,66 @@ TEST(StageChain, ResidualModel) {
               {"layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv2"});
 }
 
+// Every neuron of each chosen layer kept (topk with k = the layers' size, 8 channels each): the
+// restricted output is the full one, so the fidelity stage reports MSE 0 and SMAPE 0 under the
+// default SMAPE and the paper's all-class one, per layer and for all layers at once.
+TEST(StageChain, KeepingEveryNeuronGivesZeroFidelityError) {
+  const fs::path dir = fresh_dir("keep_all");
+  write_inputs("resnet_tiny", dir);
+  for (const std::string classes : {"mass", "all"}) {
+    const fs::path out = dir / ("out_" + classes);
+    const std::string text = R"(version: 1
+resources:
+  model: {type: model, options: {path: )" + fixture_dir() + R"(/resnet_tiny/model_scripted.pt, input_shape: [3, 32, 32]}}
+  rules: {type: ruleset, options: {model: model, name: epsilon_plus_flat}}
+stages:
+  - {id: load, type: npy_loader, options: {path: inputs}}
+  - {id: forward, type: forward}
+  - {id: lrp, type: lrp}
+  - {id: select, type: topk, options: {layers: [conv1, layer1.0.conv1, layer1.0.conv2], k: 8}}
+  - {id: fidelity, type: fidelity, options: {smape_classes: )" + classes + R"(}}
+output: {dir: )" + out.string() + R"(, report: false}
+)";
+    const RunReport report = run_text(text, dir);
+    ASSERT_EQ(report.items_ok, load_case("resnet_tiny").at("input").size(0)) << classes;
+    auto manifest = read_manifest(report.manifest_path);
+    ASSERT_TRUE(manifest) << manifest.status().message();
+    for (const ManifestItem& item : manifest.value().items) {
+      for (const char* layer : {"conv1", "layer1.0.conv1", "layer1.0.conv2", "all"}) {
+        const std::string prefix = std::string("fidelity/") + layer;
+        EXPECT_EQ(item.metrics.at(prefix + "/mse"), 0.0) << item.id << " " << layer << " " << classes;
+        EXPECT_EQ(item.metrics.at(prefix + "/smape"), 0.0) << item.id << " " << layer << " " << classes;
+        EXPECT_EQ(item.metrics.at(prefix + "/kept_class"), 1.0) << item.id << " " << layer << " " << classes;
+      }
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(StageChain, BadSmapeMassNamesTheStageBeforeAnyItemRuns) {
+  const fs::path dir = fresh_dir("bad_mass");
+  write_inputs("tiny_cnn", dir);
+  std::string text = chain_pipeline("tiny_cnn", "[\"0\"]", dir / "out");
+  text.replace(text.find("{sweep: true}"), 13, "{smape_mass: 1.5}");
+  const std::string message = run_error(text, dir);
+  EXPECT_NE(message.find("fidelity"), std::string::npos) << message;
+  EXPECT_NE(message.find("smape_mass"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(dir / "out" / "sample0.fidelity.csv"));
+  fs::remove_all(dir);
+}
+
 TEST(StageChain, BadSelectionOptionsNameTheStageBeforeAnyItemRuns) {
   const fs::path dir = fresh_dir("bad");
   write_inputs("tiny_cnn", dir);
   std::string text = chain_pipeline("tiny_cnn", "[\"0\", \"nope\"]", dir / "out");
-  static PluginRegistry registry;
-  registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
-  PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
-  ASSERT_TRUE(load.ok());
-  auto report = run_pipeline(*load.pipeline, registry);
-  ASSERT_FALSE(report);
-  EXPECT_NE(report.status().message().find("select"), std::string::npos) << report.status().message();
-  EXPECT_NE(report.status().message().find("nope"), std::string::npos) << report.status().message();
+  std::string message = run_error(text, dir);
+  EXPECT_NE(message.find("select"), std::string::npos) << message;
+  EXPECT_NE(message.find("nope"), std::string::npos) << message;
   // k larger than a layer (layer "0" has 8 channels).
   text = chain_pipeline("tiny_cnn", "[\"0\"]", dir / "out");
   text.replace(text.find("k: 3"), 4, "k: 9");
-  load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
-  ASSERT_TRUE(load.ok());
-  report = run_pipeline(*load.pipeline, registry);
-  ASSERT_FALSE(report);
-  EXPECT_NE(report.status().message().find("option k"), std::string::npos) << report.status().message();
+  message = run_error(text, dir);
+  EXPECT_NE(message.find("option k"), std::string::npos) << message;
   fs::remove_all(dir);
 }
 
