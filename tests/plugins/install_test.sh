@@ -202,4 +202,18 @@ for item in items:
     (graph_file,) = outputs(item, "graph_json")
     graph = json.load(open(graph_file))
     assert [len(l["neurons"]) for l in graph["layers"]] == [2] * len(counts), graph["layers"]'
+# k above every layer's size keeps all neurons: the path-restricted output is then the full one.
+# (Two adjacent layers, so that critical_paths stays cheap: one short LRP pass per upper neuron.)
+"${with_examples[@]}" run "$share/examples/selector_plugin/pipeline.yaml" --out "$work/selector-all" \
+  --set stages.load.options.count=1 --set stages.select.options.k=100000 \
+  --set "stages.select.options.layers=[features.10, classifier.0]" --set stages.paths.options.input_edges=false \
+  >"$work/selector-all.log" 2>&1 || { cat "$work/selector-all.log"; fail "lrpflow run (selector_plugin, every neuron)"; }
+manifest_check "$work/selector-all" '
+(item,) = m["items"]
+assert item["status"] == "ok", item
+metrics = item["metrics"]
+mse = metrics["fidelity/all/mse"]
+assert mse is not None and mse < 1e-12, ("keeping every neuron changed the output", mse)
+assert metrics["fidelity/all/kept_class"] == 1.0, metrics
+assert metrics["selection/features.10/count"] == 64 and metrics["selection/classifier.0/count"] == 128, metrics'
 echo "PASS"
