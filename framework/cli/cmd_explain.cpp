@@ -160,7 +160,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
   auto args = std::make_shared<ExplainArgs>();
   cmd->add_option("MODEL", args->model, "TorchScript .pt or YAML model")->required();
   cmd->add_option("INPUT", args->inputs, "Image files (PNG, JPEG, BMP) or .npy tensors (already preprocessed)")->required();
-  cmd->add_option("--rules", args->rules, "Rule set name (configs/rulesets) or file")->required();
+  cmd->add_option("--rules", args->rules, "Rule set name (`lrpflow rulesets` lists them) or file")->required();
   cmd->add_option("--param", args->params, "Rule parameter RULE.KEY=VALUE, e.g. epsilon.epsilon=0.25 (repeatable)");
   cmd->add_option("--target", args->target, "argmax, a class index, topN, or slot:NAME")->capture_default_str();
   cmd->add_option("--out", args->out, "Output directory")->required();

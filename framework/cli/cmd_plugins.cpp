@@ -21,7 +21,13 @@ void add_plugins_command(CLI::App& app, CliGlobals& globals) {
     const int w = static_cast<int>(width);
 
     std::printf("Stage types:\n");
-    if (registry.stages().empty()) std::printf("  (none: no plugin found; use --plugin-path or LRPFLOW_PLUGIN_PATH)\n");
+    if (registry.stages().empty()) {
+      std::string searched;
+      for (const auto& dir : PluginRegistry::search_path({globals.plugin_paths.begin(), globals.plugin_paths.end()}))
+        searched += (searched.empty() ? "" : ", ") + dir.string();
+      std::printf("  (none: no plugin found in %s; use --plugin-path or LRPFLOW_PLUGIN_PATH)\n",
+                  searched.empty() ? "any folder" : searched.c_str());
+    }
     for (const StageTypeInfo* s : registry.stages()) {
       const LoadedPlugin* plugin = registry.provider_of_stage(s->type);
       std::string flags = s->role == StageRole::Source ? "source" : "";

@@ -69,5 +69,6 @@ void add_report_command(CLI::App& app, CliGlobals& globals);
 void add_model_info_command(CLI::App& app, CliGlobals& globals);
 void add_explain_command(CLI::App& app, CliGlobals& globals);
 void add_merge_command(CLI::App& app, CliGlobals& globals);
+void add_rulesets_command(CLI::App& app, CliGlobals& globals);
 
 }  // namespace lrpflow::cli

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   add_model_info_command(app, globals);
   add_explain_command(app, globals);
   add_merge_command(app, globals);
+  add_rulesets_command(app, globals);
 
   try {
     app.parse(argc, argv);

@@ -15,6 +15,7 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include "lrpflow/locations.h"
 #include "lrpflow/log.h"
 #include "lrpflow/lrp/rule.h"
 
@@ -101,12 +102,9 @@ std::vector<fs::path> PluginRegistry::search_path(const std::vector<fs::path>& e
     std::string part;
     while (std::getline(parts, part, ':')) add(part, true);
   }
-#ifdef LRPFLOW_BUILD_PLUGIN_DIR
-  add(LRPFLOW_BUILD_PLUGIN_DIR, true);
-#endif
-#ifdef LRPFLOW_INSTALL_PLUGIN_DIR
-  add(LRPFLOW_INSTALL_PLUGIN_DIR, true);
-#endif
+  // The shipped plugins: the build tree's for a build-tree binary, <prefix>/lib/lrpflow/plugins
+  // for an installed one (never both, see locations.h).
+  add(locations().plugin_dir, true);
   return dirs;
 }
 

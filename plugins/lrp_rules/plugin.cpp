@@ -92,10 +92,10 @@ const lrpflow::PluginDescriptor& describe() {
     d.resources.push_back(model);
     lrpflow::ResourceTypeInfo ruleset;
     ruleset.type = "ruleset";
-    ruleset.description = "an LRP rule set bound to a model (configs/rulesets/<name>.yaml or a file)";
+    ruleset.description = "an LRP rule set bound to a model (a named one, see `lrpflow rulesets`, or a file)";
     ruleset.options = {
         spec("model", OptionType::String, std::monostate{}, "name of the model resource", true),
-        spec("name", OptionType::String, std::string(), "rule set name (configs/rulesets/<name>.yaml)"),
+        spec("name", OptionType::String, std::string(), "rule set name: <pipeline folder>/rulesets, LRPFLOW_RULESET_PATH, the shipped ones (`lrpflow rulesets`)"),
         spec("file", OptionType::String, std::string(), "rule set file (instead of name)"),
         spec("params", OptionType::StringList, std::vector<std::string>{}, "parameter overrides RULE.PARAM=VALUE"),
     };

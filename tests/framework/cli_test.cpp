@@ -183,6 +183,28 @@ TEST(Cli, PluginThatExitsWhileLoadingFailsTheCommand) {
       << r.output;
 }
 
+TEST(Cli, RulesetsListsWhatANameFindsWithItsFile) {
+  test::TempDir dir;
+  ASSERT_TRUE(write_file_atomic(dir / "epsilon.yaml", "description: my own epsilon\nrules: []\n").is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "broken.yaml", "rules: [unclosed\n").is_ok());
+  ::setenv("LRPFLOW_RULESET_PATH", dir.path().c_str(), 1);
+  const CliResult r = lrpflow_cli({"rulesets"});
+  ::unsetenv("LRPFLOW_RULESET_PATH");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // The user's folder is searched first, so its epsilon.yaml wins over the shipped one, which it hides.
+  const std::string mine = (dir / "epsilon.yaml").string();
+  EXPECT_TRUE(contains(r.output, "  epsilon ")) << r.output;
+  EXPECT_TRUE(contains(r.output, mine + "\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "my own epsilon")) << r.output;
+  EXPECT_TRUE(contains(r.output, "hides ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "configs/rulesets/epsilon.yaml")) << r.output;
+  EXPECT_LT(r.output.find(dir.path().string() + "\n"), r.output.find("configs/rulesets\n")) << r.output;
+  // A file that would fail when named says so; the shipped sets are listed too.
+  EXPECT_TRUE(contains(r.output, (dir / "broken.yaml").string())) << r.output;
+  EXPECT_TRUE(contains(r.output, "invalid: ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "  epsilon_plus_flat ")) << r.output;
+}
+
 TEST(Cli, UsageErrorsGiveExitCodeTwo) {
   EXPECT_EQ(lrpflow_cli({}).exit_code, 2);
   EXPECT_EQ(lrpflow_cli({"run"}).exit_code, 2);

@@ -1,11 +1,16 @@
 // Rule sets: parsing, matching (kind, glob, position, index), defaults, overrides, validation errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
+#include "../common/temp_dir.h"
 #include "builtin_rules.h"
 #include "fixture_support.h"
+#include "lrpflow/locations.h"
 #include "lrpflow/lrp/model_import.h"
+#include "lrpflow/registry.h"
 
 namespace lrpflow::lrp {
 namespace {
@@ -147,6 +152,57 @@ TEST(RuleSets, ValidationErrorsAreSpecific) {
   auto unknown = find_ruleset("no_such_ruleset");
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.status().message().find("epsilon_plus_flat"), std::string::npos) << unknown.status().message();
+}
+
+// The test binary runs from the build tree: the shipped rule sets are the source tree's, the
+// shipped plugins the build tree's (an installed copy is checked by tests/plugins/install_test.sh).
+TEST(RuleSetSearch, BuildTreeUsesTheSourceTreesRuleSetsAndTheBuildTreesPlugins) {
+  namespace fs = std::filesystem;
+  EXPECT_FALSE(locations().installed);
+  EXPECT_TRUE(fs::equivalent(locations().plugin_dir, LRPFLOW_TEST_PLUGIN_DIR)) << locations().plugin_dir;
+  const auto dirs = ruleset_search_path();
+  ASSERT_FALSE(dirs.empty());
+  EXPECT_TRUE(fs::equivalent(dirs.back(), fs::path(config_dir()) / "rulesets")) << dirs.back();
+  const auto plugin_dirs = PluginRegistry::search_path({});
+  EXPECT_EQ(std::count_if(plugin_dirs.begin(), plugin_dirs.end(),
+                          [](const fs::path& d) { return fs::equivalent(d, LRPFLOW_TEST_PLUGIN_DIR); }),
+            1);
+}
+
+TEST(RuleSetSearch, NamedRuleSetsListWhatANameFindsAndWhatItHides) {
+  test_common::TempDir first, second;
+  auto write = [](const std::filesystem::path& file, const std::string& description) {
+    std::ofstream(file) << "description: " << description << "\nrules:\n  - {match: {kind: [Conv2d, Linear]}, rule: epsilon}\n";
+  };
+  write(first / "mine.yaml", "first");
+  write(second / "mine.yaml", "second");
+  write(second / "epsilon.yaml", "shadows the shipped one");
+  std::ofstream(second / "notes.txt") << "not a rule set\n";
+
+  const auto named = named_rulesets({first.path(), second.path()});
+  auto entry = [&](const std::string& name) {
+    auto it = std::find_if(named.begin(), named.end(), [&](const NamedRuleSet& n) { return n.name == name; });
+    return it == named.end() ? nullptr : &*it;
+  };
+  ASSERT_NE(entry("mine"), nullptr);
+  EXPECT_EQ(entry("mine")->file, first / "mine.yaml");
+  EXPECT_EQ(entry("mine")->hidden, std::vector<std::filesystem::path>{second / "mine.yaml"});
+  ASSERT_NE(entry("epsilon"), nullptr);
+  EXPECT_EQ(entry("epsilon")->file, second / "epsilon.yaml");
+  ASSERT_EQ(entry("epsilon")->hidden.size(), 1u);  // the shipped configs/rulesets/epsilon.yaml
+  EXPECT_TRUE(std::filesystem::equivalent(entry("epsilon")->hidden[0], std::filesystem::path(config_dir()) / "rulesets/epsilon.yaml"));
+  EXPECT_NE(entry("epsilon_plus_flat"), nullptr);  // shipped, not hidden
+  EXPECT_EQ(entry("notes"), nullptr);
+  EXPECT_TRUE(std::is_sorted(named.begin(), named.end(),
+                             [](const NamedRuleSet& a, const NamedRuleSet& b) { return a.name < b.name; }));
+
+  // find_ruleset resolves each name to the file the list shows.
+  auto mine = find_ruleset("mine", {first.path(), second.path()});
+  ASSERT_TRUE(mine) << mine.status().message();
+  EXPECT_EQ(mine.value().description, "first");
+  auto epsilon = find_ruleset("epsilon", {first.path(), second.path()});
+  ASSERT_TRUE(epsilon) << epsilon.status().message();
+  EXPECT_EQ(epsilon.value().description, "shadows the shipped one");
 }
 
 }  // namespace

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
+
+#include "lrpflow/locations.h"
 
 namespace lrpflow::lrp {
 namespace {
@@ -256,15 +259,32 @@ std::vector<std::filesystem::path> ruleset_search_path(const std::vector<std::fi
     while (std::getline(parts, part, ':'))
       if (!part.empty()) dirs.emplace_back(part);
   }
-#ifdef LRPFLOW_SOURCE_DIR
-  dirs.emplace_back(std::filesystem::path(LRPFLOW_SOURCE_DIR) / "configs" / "rulesets");
-#endif
-#ifdef LRPFLOW_INSTALL_PLUGIN_DIR
-  // <prefix>/lib/lrpflow/plugins -> <prefix>/share/lrpflow/rulesets
-  dirs.emplace_back(std::filesystem::path(LRPFLOW_INSTALL_PLUGIN_DIR).parent_path().parent_path().parent_path() /
-                    "share" / "lrpflow" / "rulesets");
-#endif
+  // The shipped rule sets: the source tree's for a build-tree binary, the install's otherwise.
+  dirs.push_back(locations().data_dir / "configs" / "rulesets");
   return dirs;
+}
+
+std::vector<NamedRuleSet> named_rulesets(const std::vector<std::filesystem::path>& extra) {
+  std::map<std::string, NamedRuleSet> by_name;
+  for (const auto& dir : ruleset_search_path(extra)) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".yaml" && it->is_regular_file(ec)) files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      NamedRuleSet& entry = by_name[file.stem().string()];
+      if (entry.file.empty()) {
+        entry.name = file.stem().string();
+        entry.file = file;
+      } else {
+        entry.hidden.push_back(file);
+      }
+    }
+  }
+  std::vector<NamedRuleSet> out;
+  for (auto& [name, entry] : by_name) out.push_back(std::move(entry));
+  return out;
 }
 
 Result<RuleSetSpec> find_ruleset(const std::string& name_or_path, const std::vector<std::filesystem::path>& extra) {
@@ -272,17 +292,16 @@ Result<RuleSetSpec> find_ruleset(const std::string& name_or_path, const std::vec
   if (name_or_path.find('/') != std::string::npos || as_path.extension() == ".yaml" || as_path.extension() == ".yml")
     return load_ruleset_file(as_path);
   std::vector<std::string> searched;
-  std::set<std::string> available;
   for (const auto& dir : ruleset_search_path(extra)) {
     std::filesystem::path candidate = dir / (name_or_path + ".yaml");
     std::error_code ec;
     if (std::filesystem::is_regular_file(candidate, ec)) return load_ruleset_file(candidate);
     searched.push_back(dir.string());
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().extension() == ".yaml") available.insert(it->path().stem().string());
   }
+  std::vector<std::string> available;
+  for (const NamedRuleSet& entry : named_rulesets(extra)) available.push_back(entry.name);
   return Status::error("unknown rule set '" + name_or_path + "' (searched: " + join(searched) + "; available: " +
-                       join(std::vector<std::string>(available.begin(), available.end())) + ")");
+                       (available.empty() ? std::string("none") : join(available)) + "; `lrpflow rulesets` lists them)");
 }
 
 Status add_param_override(RuleSetSpec& spec, const std::string& assignment) {

@@ -69,9 +69,19 @@ struct RuleSetSpec {
 
 Result<RuleSetSpec> parse_ruleset(const std::string& yaml_text, const std::string& source);
 Result<RuleSetSpec> load_ruleset_file(const std::filesystem::path& path);
-// Directories searched for "<name>.yaml": `extra`, LRPFLOW_RULESET_PATH (colon-separated), the
-// source tree's and the install tree's configs/rulesets.
+// Directories searched for "<name>.yaml": `extra`, LRPFLOW_RULESET_PATH (colon-separated), then
+// the shipped configs/rulesets (the source tree's for a build-tree binary, <prefix>/share/lrpflow's
+// for an installed one; locations.h).
 std::vector<std::filesystem::path> ruleset_search_path(const std::vector<std::filesystem::path>& extra = {});
+// A rule set that can be named: the file a name finds (the first in the search path) and the
+// files of the same name it hides further down.
+struct NamedRuleSet {
+  std::string name;
+  std::filesystem::path file;
+  std::vector<std::filesystem::path> hidden;
+};
+// Every name find_ruleset() resolves, sorted by name.
+std::vector<NamedRuleSet> named_rulesets(const std::vector<std::filesystem::path>& extra = {});
 // A file path (contains '/' or ends in .yaml) or a rule set name looked up in the search path.
 Result<RuleSetSpec> find_ruleset(const std::string& name_or_path, const std::vector<std::filesystem::path>& extra = {});
 // "rule.param=value" (value in YAML syntax: 0.25, [-3, -2, -1], true).
