@@ -78,7 +78,7 @@ class CriticalPathsStage : public Stage {
 
  private:
   std::shared_ptr<const lrp::Engine> engine_;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::vector<std::string> labels_;
   int paths_ = 5;
   selection::PathCombine combine_ = selection::PathCombine::Product;
@@ -107,7 +107,7 @@ class FidelityStage : public Stage {
   Result<std::vector<double>> output_of(const at::Tensor& logits) const;
 
   std::shared_ptr<const lrp::Model> model_;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   bool on_probabilities_ = true;
   bool sweep_ = false;
   std::vector<double> ns_;

@@ -13,7 +13,7 @@
 namespace lrpflow::stages {
 
 Status HeatmapStage::open(const StageContext& ctx) {
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   slot_ = ctx.options.get_string("slot");
   auto reduction = visual::parse_channel_reduction(ctx.options.get_string("reduction"));
   if (!reduction) return reduction.status().with_context("option reduction");
@@ -55,7 +55,6 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
   auto unit = visual::normalise_map(map2d, normalise);
   if (!unit) return unit.status().with_context(name);
   cv::Mat heat = visual::apply_colormap(unit.value(), activation ? activation_lut_ : lut_);
-  const std::string stem = safe_file_stem(item.id());
   const auto image = item.get<cv::Mat>("image");
   if (image && !image.value()->empty()) {
     // At the size of the original image; drawn over it when overlay_alpha > 0.
@@ -65,13 +64,13 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     if (name == "heatmap" && overlay_alpha_ > 0) {
       auto blended = visual::overlay(heat, *image.value(), overlay_alpha_);
       if (!blended) return blended.status();
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + "." + name + ".overlay.png"), blended.value()));
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(files_.relative(item.id(), "." + name + ".overlay.png")), blended.value()));
     }
   } else {
     heat = visual::upscale_for_viewing(heat, 128);
   }
-  const std::string file = stem + "." + name + ".png";
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / file, heat));
+  const std::string file = files_.relative(item.id(), "." + name + ".png");
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), heat));
   return file;
 }
 
@@ -85,11 +84,11 @@ Status HeatmapStage::process(Item& item) {
   auto file = draw(item, map.value(), "heatmap", false);
   if (!file) return file.status();
   item.add_output("heatmap", file.value());
-  const std::string stem = safe_file_stem(item.id());
-  if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", stem + ".heatmap.overlay.png");
+  if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", files_.relative(item.id(), ".heatmap.overlay.png"));
   if (write_npy_) {
-    LRPFLOW_RETURN_IF_ERROR(write_npy(output_dir_ / (stem + ".heatmap.npy"), map.value()));
-    item.add_output("heatmap_npy", stem + ".heatmap.npy");
+    const std::string npy_file = files_.relative(item.id(), ".heatmap.npy");
+    LRPFLOW_RETURN_IF_ERROR(write_npy(files_.absolute(npy_file), map.value()));
+    item.add_output("heatmap_npy", npy_file);
   }
   if (activations_) LRPFLOW_RETURN_IF_ERROR(activation_heatmaps(item));
   if (neurons_) LRPFLOW_RETURN_IF_ERROR(neuron_heatmaps(item));

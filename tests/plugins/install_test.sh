@@ -65,7 +65,7 @@ stages:
 YAML
 "${lrpflow[@]}" run "$work/pipeline/pipeline.yaml" --out "$work/out" >"$work/run.log" 2>&1 || { cat "$work/run.log"; fail "lrpflow run"; }
 
-output=$work/out/sample.input.npy
+output=$work/out/items/sample/sample.input.npy  # pipelines write one folder per item
 [[ -f "$output" ]] || { cat "$work/run.log"; ls -R "$work/out"; fail "no $output"; }
 # The writer's header: 2-byte little-endian length at offset 8; the data follow it.
 out_header_length=$(od -A n -t u2 -j 8 -N 2 "$output" | tr -d ' ')

@@ -31,6 +31,10 @@ for i in range(4):
     assert m["run"]["shard"] == {"index": i, "count": 4}, m["run"]
     assert m["run"]["items_total"] == len(m["items"]) == 4, (i, m["run"]["items_total"], len(m["items"]))
     assert all(item["index"] % 4 == i for item in m["items"])
+    # The default layout: each item's files in items/<id>/, whichever shard wrote them.
+    for item in m["items"]:
+        for paths in item["outputs"].values():
+            assert all(p.startswith(f"items/{item['id']}/") for p in paths), (item["id"], paths)
     seen += [item["index"] for item in m["items"]]
 assert sorted(seen) == list(range(16)), sorted(seen)
 PYEOF
