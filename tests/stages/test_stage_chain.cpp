@@ -121,6 +121,43 @@ output: {dir: )" + out.string() + R"(, report: false}
   fs::remove_all(dir);
 }
 
+// A TorchScript model whose sidecar says its weights are random (as tools/export_torchvision.py
+// writes it without --weights): the run records a warning naming the model, and the report's run
+// page shows it. Without that sidecar line there is no warning.
+TEST(StageChain, ModelWithRandomWeightsIsAWarningOnTheRunPage) {
+  const fs::path dir = fresh_dir("random_weights");
+  write_inputs("tiny_cnn", dir);
+  fs::copy_file(fixture_dir() + "/tiny_cnn/model_scripted.pt", dir / "net.pt");
+  const std::string pipeline = R"(version: 1
+resources:
+  model: {type: model, options: {path: net.pt, input_shape: [3, 32, 32]}}
+stages:
+  - {id: load, type: npy_loader, options: {path: inputs}}
+  - {id: forward, type: forward}
+output: {dir: )" + (dir / "out").string() + R"(, report: false}
+)";
+  const RunReport trained = run_text(pipeline, dir);
+  auto plain = read_manifest(trained.manifest_path);
+  ASSERT_TRUE(plain) << plain.status().message();
+  EXPECT_TRUE(plain.value().run.warnings.empty());
+
+  ASSERT_TRUE(write_file_atomic(dir / "net.yaml", "arch: tiny\nweights: \"random (seed 0) — explanations of an untrained "
+                                                   "network are not meaningful\"\n")
+                  .is_ok());
+  const RunReport random = run_text(pipeline, dir);
+  auto manifest = read_manifest(random.manifest_path);
+  ASSERT_TRUE(manifest) << manifest.status().message();
+  ASSERT_EQ(manifest.value().run.warnings.size(), 1u);
+  const std::string& warning = manifest.value().run.warnings[0];
+  EXPECT_NE(warning.find("model 'model' (" + (dir / "net.pt").string() + ") has random weights"), std::string::npos) << warning;
+  EXPECT_NE(warning.find((dir / "net.yaml").string() + " says 'weights: random (seed 0)"), std::string::npos) << warning;
+  ASSERT_TRUE(write_report(dir / "out", manifest.value()).is_ok());
+  auto index = read_file(dir / "out/report/index.html");
+  ASSERT_TRUE(index);
+  EXPECT_NE(index.value().find("<b>Warning:</b> " + html_escape(warning)), std::string::npos);
+  fs::remove_all(dir);
+}
+
 void check_chain(const std::string& case_name, const std::string& layers_yaml, const std::vector<std::string>& layers) {
   const fs::path dir = fresh_dir(case_name);
   write_inputs(case_name, dir);
