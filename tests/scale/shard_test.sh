@@ -41,6 +41,13 @@ PYEOF
 ls "$SHARDS"/fidelity_sweep.shard-*-of-4.csv >/dev/null 2>&1 || fail "no per-shard fidelity CSVs"
 
 lrp merge "$SHARDS" -q || fail "merge exited with $?"
+"$PY" - "$SHARDS" <<'PYEOF' || fail "the merged manifest does not keep the provenance of the shards"
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/manifest.json"))
+run_hash = m["run"]["pipeline_hash"]
+assert [c["pipeline_hash"] for c in m["configurations"]] == [run_hash], m["configurations"]
+assert all(item["pipeline_hash"] == run_hash for item in m["items"]), "an item of another configuration"
+PYEOF
 [ -f "$SHARDS/report/index.html" ] || fail "merge did not build the report"
 if compare_runs "$WORK/single" "$SHARDS"; then pass "4 merged shards equal the single run"; else fail "merged shards differ from the single run"; fi
 

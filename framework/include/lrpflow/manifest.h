@@ -56,7 +56,7 @@ struct StageStats {
 
 struct ManifestRunInfo {
   std::string pipeline_file;
-  std::string pipeline_hash;  // of the pipeline text plus the --set overrides
+  std::string pipeline_hash;  // of the pipeline text plus the --set overrides (not --out or thread counts)
   std::string inputs_hash;    // of the source's whole item list (ids and sources, in order), also in a shard
   std::string lrpflow_version;
   std::string started_at;     // ISO 8601 UTC
