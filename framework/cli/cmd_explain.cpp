@@ -256,7 +256,9 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
     if (args->threads > 0) y << YAML::Key << "threads" << YAML::Value << args->threads;
     y << YAML::EndMap;
     y << YAML::Key << "output" << YAML::Value << YAML::BeginMap << YAML::Key << "dir" << YAML::Value
-      << fs::absolute(out).string() << YAML::Key << "report" << YAML::Value << false << YAML::EndMap;
+      << fs::absolute(out).string() << YAML::Key << "report" << YAML::Value << false
+      // DIR/<stem>.relevance.npy beside DIR/<stem>.heatmap.png, as documented for scripts.
+      << YAML::Key << "layout" << YAML::Value << "flat" << YAML::EndMap;
     y << YAML::EndMap;
 
     const fs::path pipeline_file = fs::absolute(out / "explain-pipeline.yaml");

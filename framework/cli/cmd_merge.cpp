@@ -232,6 +232,13 @@ Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& option
   merged.run.shard_count = 1;
   merged.run.state = "complete";
   merged.run.items_total = 0;
+  // Every configuration some shard's items came from (more than one after a resume that allowed it).
+  for (const auto& [i, m] : shards) {
+    for (const ManifestConfiguration& c : m.configurations) add_configuration(merged, c);
+  }
+  for (const auto& [i, m] : partial) {
+    for (const ManifestConfiguration& c : m.configurations) add_configuration(merged, c);
+  }
   std::set<std::string> seen_ids;
   auto add_item = [&](const ManifestItem& item, std::int64_t i) -> Status {
     if (!seen_ids.insert(item.id).second) {
@@ -268,6 +275,7 @@ Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& option
       item.id = ref.id;
       item.source = ref.source;
       item.index = static_cast<std::int64_t>(k);
+      item.pipeline_hash = merged.run.pipeline_hash;
       item.ok = false;
       item.error = ItemError{"rank " + std::to_string(i), "rank " + std::to_string(i) + " failed: " + why};
       LRPFLOW_RETURN_IF_ERROR(add_item(item, i));

@@ -21,7 +21,7 @@ namespace lrpflow::cli {
 
 #ifndef LRPFLOW_WITH_MPI
 
-int run_mpi(const Pipeline&, PluginRegistry&, bool) {
+int run_mpi(const Pipeline&, PluginRegistry&, const ResumeFlags&) {
   log_error("--mpi: this lrpflow was built without MPI (install Open MPI, e.g. Debian's libopenmpi-dev, and rebuild); "
             "use --shard I/N or --shard auto instead");
   return kExitInvalid;
@@ -39,7 +39,7 @@ struct RankOutcome {
 
 }  // namespace
 
-int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, bool resume) {
+int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume) {
   int already = 0;
   MPI_Initialized(&already);
   if (!already) {

@@ -1,4 +1,5 @@
-// `lrpflow run FILE [--set k=v]... [--out DIR] [--threads N] [--max-in-flight N] [--resume] [--shard I/N|auto] [--mpi]`.
+// `lrpflow run FILE [--set k=v]... [--out DIR] [--threads N] [--max-in-flight N] [--resume [--allow-changed-pipeline]]
+//              [--shard I/N|auto] [--mpi]`.
 #include <csignal>
 #include <cstdio>
 
@@ -46,6 +47,7 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
     int threads = 0;
     int max_in_flight = 0;
     bool resume = false;
+    bool allow_changed_pipeline = false;
     ScaleFlags scale;
   };
   auto args = std::make_shared<Args>();
@@ -61,6 +63,9 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
                       "Items in the graph at once (overrides runtime.max_in_flight)")
           ->type_name("N");
   cmd->add_flag("--resume", args->resume, "Skip items the existing manifest records as done");
+  cmd->add_flag("--allow-changed-pipeline", args->allow_changed_pipeline,
+                "With --resume: keep items done by another pipeline or other --set values (each item records its "
+                "configuration) instead of refusing");
   add_scale_options(*cmd, args->scale);
   cmd->callback([&globals, args, threads, max_in_flight] {
     auto parsed = parse_overrides(args->sets);
@@ -80,8 +85,15 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
     }
     if (!args->out.empty()) overrides.push_back({"output.dir", args->out, "--out " + args->out, true});
 
+    if (args->allow_changed_pipeline && !args->resume) {
+      log_error("--allow-changed-pipeline: only meaningful with --resume");
+      globals.exit_code = kExitInvalid;
+      return;
+    }
+    ResumeFlags resume(args->resume);
+    resume.allow_changed_pipeline = args->allow_changed_pipeline;
     PluginRegistry& registry = globals.registry();
-    globals.exit_code = run_loaded_pipeline(load_pipeline(args->file, overrides, registry), registry, args->resume, args->scale);
+    globals.exit_code = run_loaded_pipeline(load_pipeline(args->file, overrides, registry), registry, resume, args->scale);
   });
 }
 
@@ -93,7 +105,7 @@ void add_scale_options(CLI::App& cmd, ScaleFlags& flags) {
   cmd.add_flag("--mpi", flags.mpi, "Under mpirun: one shard per rank, rank 0 merges (needs a build with MPI)");
 }
 
-int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume, const ScaleFlags& scale) {
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, const ResumeFlags& resume, const ScaleFlags& scale) {
   Shard shard;
   if (scale.mpi && !scale.shard.empty()) {
     log_error("--mpi and --shard exclude each other: under --mpi the shard is the MPI rank");
@@ -117,7 +129,7 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool
   return run_pipeline_shard(*load.pipeline, registry, resume, shard, nullptr);
 }
 
-int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
+int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume, const Shard& shard,
                        std::optional<RunReport>* report_out, std::string* start_error) {
   log_info("running " + pipeline.file.string() + " with " + std::to_string(pipeline.runtime.threads) +
            (pipeline.runtime.threads == 1 ? " thread" : " threads") + ", output in " + pipeline.output_dir.string());
@@ -125,7 +137,8 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool 
   install_stop_handlers();
   ProgressDisplay display;
   RunOptions options;
-  options.resume = resume;
+  options.resume = resume.resume;
+  options.allow_changed_pipeline = resume.allow_changed_pipeline;
   options.stop_requested = &g_stop_requested;
   options.quit_requested = &g_quit_requested;
   options.on_progress = [&display](const RunProgress& p) { display.update(p); };

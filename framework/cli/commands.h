@@ -46,20 +46,28 @@ struct ScaleFlags {
 };
 void add_scale_options(CLI::App& cmd, ScaleFlags& flags);
 
+// `--resume` and `--allow-changed-pipeline` (a bool converts: plain --resume or not).
+struct ResumeFlags {
+  ResumeFlags(bool resume_items = false) : resume(resume_items) {}  // NOLINT: implicit by design
+  bool resume = false;
+  bool allow_changed_pipeline = false;  // keep items another configuration produced
+};
+
 // Runs a loaded pipeline the way `lrpflow run` does: prints the diagnostics (and returns
 // kExitInvalid) when it is invalid; otherwise installs the SIGINT/SIGTERM handlers, shows progress,
 // runs, prints the summary and returns the run's exit code. For commands that build a pipeline
 // themselves (explain). A bad --shard value, or --mpi without MPI support, is kExitInvalid.
-int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, bool resume, const ScaleFlags& scale = {});
+int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, const ResumeFlags& resume,
+                        const ScaleFlags& scale = {});
 
 // Runs one shard (or the whole list) of a valid pipeline: progress, summary, and the HTML report
 // for a whole run only. `report_out` (may be null) receives the run's report when it started,
 // `start_error` (may be null) why it did not.
-int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, bool resume, const Shard& shard,
+int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume, const Shard& shard,
                        std::optional<RunReport>* report_out, std::string* start_error = nullptr);
 
 // `--mpi` (cmd_mpi.cpp): shard = rank/size; rank 0 merges after every rank reported its status.
-int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, bool resume);
+int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume);
 
 void add_plugins_command(CLI::App& app, CliGlobals& globals);
 void add_inspect_command(CLI::App& app, CliGlobals& globals);

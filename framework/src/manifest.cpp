@@ -39,6 +39,23 @@ json number_or_null(double value) {
 
 }  // namespace
 
+void add_configuration(Manifest& manifest, const ManifestConfiguration& configuration) {
+  for (ManifestConfiguration& known : manifest.configurations) {
+    if (known.pipeline_hash != configuration.pipeline_hash) continue;
+    if (!configuration.started_at.empty() && (known.started_at.empty() || configuration.started_at < known.started_at)) {
+      known.started_at = configuration.started_at;
+    }
+    return;
+  }
+  manifest.configurations.push_back(configuration);
+}
+
+std::map<std::string, std::int64_t> items_per_configuration(const Manifest& manifest) {
+  std::map<std::string, std::int64_t> counts;
+  for (const ManifestItem& item : manifest.items) ++counts[item.pipeline_hash];
+  return counts;
+}
+
 std::string manifest_to_json(const Manifest& manifest) {
   json j;
   j["format"] = kManifestFormatVersion;
@@ -49,13 +66,19 @@ std::string manifest_to_json(const Manifest& manifest) {
               {"state", r.state},                 {"threads", r.threads},
               {"max_in_flight", r.max_in_flight}, {"items_total", r.items_total}};
   if (r.shard_count > 1) j["run"]["shard"] = {{"index", r.shard_index}, {"count", r.shard_count}};
+  j["run"]["warnings"] = r.warnings;
+  j["configurations"] = json::array();
+  for (const ManifestConfiguration& c : manifest.configurations) {
+    j["configurations"].push_back({{"pipeline_hash", c.pipeline_hash}, {"pipeline_file", c.pipeline_file},
+                                   {"overrides", c.overrides}, {"started_at", c.started_at}});
+  }
   std::vector<const ManifestItem*> items;
   for (const ManifestItem& item : manifest.items) items.push_back(&item);
   std::stable_sort(items.begin(), items.end(), [](const ManifestItem* a, const ManifestItem* b) { return a->index < b->index; });
   j["items"] = json::array();
   for (const ManifestItem* item : items) {
     json ji = {{"id", item->id}, {"source", item->source}, {"index", item->index},
-               {"status", item->ok ? "ok" : "error"}};
+               {"status", item->ok ? "ok" : "error"}, {"pipeline_hash", item->pipeline_hash}};
     if (item->error) ji["error"] = {{"stage", item->error->stage}, {"message", item->error->message}};
     ji["outputs"] = outputs_to_json(item->outputs);
     json metrics = json::object();
@@ -95,13 +118,28 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
     m.run.threads = r.value("threads", 0);
     m.run.max_in_flight = r.value("max_in_flight", 0);
     m.run.items_total = r.value("items_total", std::int64_t{0});
+    if (r.contains("warnings")) m.run.warnings = r.at("warnings").get<std::vector<std::string>>();
     if (r.contains("shard")) {
       m.run.shard_index = r.at("shard").value("index", std::int64_t{0});
       m.run.shard_count = r.at("shard").value("count", std::int64_t{1});
     }
+    if (j.contains("configurations")) {
+      for (const json& jc : j.at("configurations")) {
+        ManifestConfiguration c;
+        c.pipeline_hash = jc.at("pipeline_hash").get<std::string>();
+        c.pipeline_file = jc.value("pipeline_file", "");
+        if (jc.contains("overrides")) c.overrides = jc.at("overrides").get<std::vector<std::string>>();
+        c.started_at = jc.value("started_at", "");
+        m.configurations.push_back(std::move(c));
+      }
+    } else {
+      // Written before manifests listed configurations: the run's own is the only one.
+      m.configurations.push_back({m.run.pipeline_hash, m.run.pipeline_file, {}, m.run.started_at});
+    }
     for (const json& ji : j.at("items")) {
       ManifestItem item;
       item.id = ji.at("id").get<std::string>();
+      item.pipeline_hash = ji.value("pipeline_hash", m.run.pipeline_hash);
       item.source = ji.value("source", "");
       item.index = ji.at("index").get<std::int64_t>();
       const std::string status = ji.at("status").get<std::string>();

@@ -880,7 +880,16 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
     if (!output.IsMap()) {
       checker.error_at(output, "'output' must be a map like {dir: out/run}, got " + describe_node(output));
     } else {
-      checker.check_keys(output, {"dir", "report"}, "output");
+      checker.check_keys(output, {"dir", "report", "layout"}, "output");
+      const YAML::Node layout = output["layout"];
+      if (layout) {
+        auto parsed = parse_output_layout(layout.IsScalar() ? layout.Scalar() : "");
+        if (!parsed) {
+          checker.error_at(layout, "output: 'layout' must be per_item or flat, got " + describe_node(layout));
+        } else {
+          pipeline.output_layout = parsed.value();
+        }
+      }
       const YAML::Node report = output["report"];
       if (report) {
         bool value = false;

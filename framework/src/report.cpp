@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -164,13 +165,19 @@ struct TopEntry {
 // `predicted_class` / `confidence` metrics.
 struct Prediction {
   std::optional<std::int64_t> predicted;
-  std::optional<std::int64_t> target;
+  std::optional<std::int64_t> target;  // the true class, when the input came with one
   std::optional<double> confidence;
   std::string label;
+  std::string target_label;
   std::vector<TopEntry> top5;
   std::string problem;  // why the prediction file could not be used
 
   bool known() const { return predicted.has_value(); }
+  // Set when both the prediction and the true class are known.
+  std::optional<bool> correct() const {
+    if (!predicted || !target) return std::nullopt;
+    return *predicted == *target;
+  }
 };
 
 // One item, with everything the pages need worked out once.
@@ -182,6 +189,7 @@ struct ItemView {
 };
 
 struct Context {
+  const Manifest* manifest = nullptr;
   fs::path output_dir;
   fs::path report_dir;
   ReportOptions options;
@@ -279,6 +287,9 @@ Prediction read_prediction(const Context& ctx, const ManifestItem& item) {
   if (auto it = item.metrics.find("confidence"); it != item.metrics.end() && std::isfinite(it->second)) {
     p.confidence = it->second;
   }
+  if (auto it = item.metrics.find("target_class"); it != item.metrics.end() && std::isfinite(it->second)) {
+    p.target = std::llround(it->second);
+  }
   const OutputFile* file = first_output(item, "prediction");
   if (!file) return p;
   const Result<std::string> text = read_file(resolve(ctx, file->path));
@@ -293,7 +304,12 @@ Prediction read_prediction(const Context& ctx, const ManifestItem& item) {
   }
   try {
     if (j.contains("predicted")) p.predicted = j.at("predicted").get<std::int64_t>();
-    if (j.contains("target") && !j.at("target").is_null()) p.target = j.at("target").get<std::int64_t>();
+    if (j.contains("target") && !j.at("target").is_null()) {
+      p.target = j.at("target").get<std::int64_t>();
+    } else if (j.contains("true_class") && !j.at("true_class").is_null()) {
+      p.target = j.at("true_class").get<std::int64_t>();  // the key of runs before lrpflow wrote "target"
+    }
+    if (j.contains("target_label") && j.at("target_label").is_string()) p.target_label = j.at("target_label").get<std::string>();
     if (j.contains("top5")) {
       for (const nlohmann::json& entry : j.at("top5")) {
         TopEntry top;
@@ -313,8 +329,8 @@ Prediction read_prediction(const Context& ctx, const ManifestItem& item) {
     if (p.predicted && top.cls == *p.predicted) {
       p.label = top.label;
       if (!p.confidence && top.probability) p.confidence = top.probability;
-      break;
     }
+    if (p.target && top.cls == *p.target && p.target_label.empty()) p.target_label = top.label;
   }
   return p;
 }
@@ -324,10 +340,29 @@ std::string prediction_summary(const Prediction& p) {
   std::string html = "class " + std::to_string(*p.predicted);
   if (!p.label.empty()) html += " <b>" + html_escape(p.label) + "</b>";
   if (p.confidence) html += " · " + percent(*p.confidence);
-  if (p.target) {
-    html += " · target " + std::to_string(*p.target) + (*p.target == *p.predicted ? " ✓" : " ✗");
-  }
   return html;
+}
+
+// "correct" / "misclassified", or "" when the true class is unknown.
+std::string correctness_badge(const Prediction& p) {
+  const std::optional<bool> correct = p.correct();
+  if (!correct) return "";
+  return *correct ? badge("correct", "ok") : badge("misclassified", "failed");
+}
+
+// The true class and whether the prediction matches it.
+std::string truth_summary(const Prediction& p) {
+  if (!p.target) return "<span class=\"muted\">unknown</span>";
+  std::string html = "class " + std::to_string(*p.target);
+  if (!p.target_label.empty()) html += " <b>" + html_escape(p.target_label) + "</b>";
+  const std::string verdict = correctness_badge(p);
+  return verdict.empty() ? html : html + " " + verdict;
+}
+
+// A badge on items that an older configuration produced (kept by --resume --allow-changed-pipeline).
+std::string configuration_badge(const Manifest& manifest, const ManifestItem& item) {
+  if (item.pipeline_hash.empty() || item.pipeline_hash == manifest.run.pipeline_hash) return "";
+  return " " + badge("other configuration", "running");
 }
 
 std::string pager(const Context& ctx, int current) {
@@ -363,7 +398,7 @@ std::string item_table(const Context& ctx, const std::vector<ItemView>& views, i
   if (views.empty()) return html + "<p class=\"muted\">No items were recorded.</p>\n";
   html += pager(ctx, page);
   html += "<table class=\"items\">\n<tr><th class=\"num\">#</th><th>heatmap</th><th>item</th><th>prediction</th>"
-          "<th>status</th></tr>\n";
+          "<th>true class</th><th>status</th></tr>\n";
   for (std::size_t i = begin; i < end; ++i) {
     const ItemView& view = views[i];
     const ManifestItem& item = *view.item;
@@ -377,19 +412,60 @@ std::string item_table(const Context& ctx, const std::vector<ItemView>& views, i
     }
     std::string status = status_badge(item);
     if (item.error) status += " <span class=\"muted\">in " + html_escape(item.error->stage) + "</span>";
+    status += configuration_badge(*ctx.manifest, item);
     html += std::string("<tr") + (item.ok ? "" : " class=\"failed-row\"") + "><td class=\"num\">" +
             std::to_string(item.index) + "</td><td>" + thumb_html + "</td><td><a href=\"" + href + "\">" +
             html_escape(item.id) + "</a><br><code class=\"muted\">" + html_escape(item.source) + "</code></td><td>" +
-            prediction_summary(view.prediction) + "</td><td>" + status + "</td></tr>\n";
+            prediction_summary(view.prediction) + "</td><td>" + truth_summary(view.prediction) + "</td><td>" + status +
+            "</td></tr>\n";
   }
   html += "</table>\n";
   return html + pager(ctx, page);
 }
 
-std::string run_info_section(const Manifest& manifest) {
+// The configurations the items came from, when there is more than one (a resume that allowed a
+// changed pipeline): which hash, how it was run, how many items each produced.
+std::string configurations_section(const Manifest& manifest) {
+  const std::map<std::string, std::int64_t> counts = items_per_configuration(manifest);
+  if (counts.size() <= 1 && manifest.configurations.size() <= 1) return "";
+  std::string html = "<div class=\"error-box\"><b>The items of this run come from " +
+                     std::to_string(std::max(counts.size(), manifest.configurations.size())) +
+                     " configurations</b> (pipeline text or --set values changed between runs and "
+                     "<code>--resume --allow-changed-pipeline</code> kept the older items). Items of another configuration "
+                     "than the current one are marked in the item list.</div>\n";
+  html += "<table>\n<tr><th>pipeline hash</th><th>pipeline</th><th>overrides</th><th>first started</th>"
+          "<th class=\"num\">items</th></tr>\n";
+  std::set<std::string> listed;
+  auto row = [&](const std::string& hash, const std::string& file, const std::string& overrides, const std::string& started) {
+    listed.insert(hash);
+    const auto it = counts.find(hash);
+    html += "<tr><td><code>" + html_escape(hash) + "</code>" +
+            (hash == manifest.run.pipeline_hash ? " " + badge("current", "ok") : std::string()) + "</td><td><code>" +
+            html_escape(file) + "</code></td><td><code>" + overrides + "</code></td><td>" + html_escape(started) +
+            "</td><td class=\"num\">" + std::to_string(it == counts.end() ? 0 : it->second) + "</td></tr>\n";
+  };
+  for (const ManifestConfiguration& c : manifest.configurations) {
+    std::string overrides;
+    for (const std::string& o : c.overrides) overrides += (overrides.empty() ? "" : " ") + html_escape(o);
+    row(c.pipeline_hash, c.pipeline_file, overrides, c.started_at);
+  }
+  for (const auto& entry : counts) {
+    if (!listed.count(entry.first)) row(entry.first, "", "", "");  // an item whose configuration is not listed
+  }
+  return html + "</table>\n";
+}
+
+std::string run_info_section(const Manifest& manifest, const std::vector<ItemView>& views) {
   const ManifestRunInfo& run = manifest.run;
   std::int64_t ok = 0;
   for (const ManifestItem& item : manifest.items) ok += item.ok ? 1 : 0;
+  std::int64_t with_truth = 0, misclassified = 0;
+  for (const ItemView& view : views) {
+    if (const std::optional<bool> correct = view.prediction.correct()) {
+      ++with_truth;
+      misclassified += *correct ? 0 : 1;
+    }
+  }
   const std::int64_t recorded = static_cast<std::int64_t>(manifest.items.size());
   const std::int64_t failed = recorded - ok;
   const std::int64_t total = std::max(run.items_total, recorded);
@@ -403,7 +479,17 @@ std::string run_info_section(const Manifest& manifest) {
   card(ok, "ok", ok > 0 ? "ok" : "");
   card(failed, "failed", failed > 0 ? "failed" : "");
   if (total > recorded) card(total - recorded, "not processed", "running");
-  html += "</div>\n<table class=\"kv\">\n";
+  if (with_truth > 0) {
+    const std::string label = "misclassified (of " + std::to_string(with_truth) + " with a true class)";
+    card(misclassified, label.c_str(), misclassified > 0 ? "failed" : "ok");
+  }
+  html += "</div>\n";
+  // Warnings the run recorded (a model with random weights, ...): first thing under the counts.
+  for (const std::string& warning : run.warnings) {
+    html += "<div class=\"error-box\"><b>Warning:</b> " + html_escape(warning) + "</div>\n";
+  }
+  html += configurations_section(manifest);
+  html += "<table class=\"kv\">\n";
   auto row = [&](const char* key, const std::string& value_html) {
     html += std::string("<tr><th>") + key + "</th><td>" + value_html + "</td></tr>\n";
   };
@@ -494,7 +580,7 @@ std::string list_page(const Context& ctx, const Manifest& manifest, const std::v
   std::string html = page_begin(page == 1 ? title : title + " – items page " + std::to_string(page));
   if (page == 1) {
     html += "<h1>" + html_escape(title) + "</h1>\n";
-    html += run_info_section(manifest);
+    html += run_info_section(manifest, views);
     html += stages_section(manifest);
     html += errors_section(ctx, views);
     html += run_outputs_section(ctx, manifest);
@@ -511,7 +597,7 @@ std::string prediction_section(const Prediction& p) {
     html += "<p class=\"error-box\"><b>The prediction file could not be read:</b> " + html_escape(p.problem) + "</p>\n";
   }
   if (!p.known()) return html + "<p class=\"muted\">No prediction was recorded.</p>\n";
-  html += "<p>" + prediction_summary(p) + "</p>\n";
+  html += "<p>Predicted: " + prediction_summary(p) + "<br>True class: " + truth_summary(p) + "</p>\n";
   if (p.top5.empty()) return html;
   html += "<table>\n<tr><th class=\"num\">rank</th><th class=\"num\">class</th><th>label</th><th>probability</th></tr>\n";
   for (std::size_t i = 0; i < p.top5.size(); ++i) {
@@ -564,9 +650,14 @@ std::string item_page(const Context& ctx, const Manifest& manifest, const std::v
           list_page_name(view.list_page) + "#items\">item list</a>";
   if (position > 0) html += "<a href=\"" + url_path(views[position - 1].page) + "\">← previous item</a>";
   if (position + 1 < views.size()) html += "<a href=\"" + url_path(views[position + 1].page) + "\">next item →</a>";
-  html += "</nav>\n<h1>" + html_escape(item.id) + " " + status_badge(item) + "</h1>\n";
-  html += "<p class=\"sub\">source <code>" + html_escape(item.source) + "</code> · index " + std::to_string(item.index) +
-          "</p>\n";
+  const std::string verdict = correctness_badge(view.prediction);
+  html += "</nav>\n<h1>" + html_escape(item.id) + " " + status_badge(item) + (verdict.empty() ? "" : " " + verdict) +
+          "</h1>\n";
+  html += "<p class=\"sub\">source <code>" + html_escape(item.source) + "</code> · index " + std::to_string(item.index);
+  if (!item.pipeline_hash.empty()) {
+    html += " · configuration <code>" + html_escape(item.pipeline_hash) + "</code>" + configuration_badge(manifest, item);
+  }
+  html += "</p>\n";
   if (!item.ok || item.error) {
     html += "<div class=\"error-box\"><b>This item failed";
     if (item.error) {
@@ -634,6 +725,7 @@ Status write_report(const fs::path& output_dir, const Manifest& manifest, const 
     return Status::error("report: items_per_page must be at least 1, got " + std::to_string(options.items_per_page));
   }
   Context ctx;
+  ctx.manifest = &manifest;
   ctx.output_dir = output_dir;
   ctx.report_dir = output_dir / "report";
   ctx.options = options;

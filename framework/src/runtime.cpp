@@ -82,9 +82,10 @@ StageStats summarise(const StageConfig& stage, StageTimes& times) {
   return stats;
 }
 
-ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages) {
+ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages, const std::string& pipeline_hash) {
   ManifestItem record;
   record.id = token.item.id();
+  record.pipeline_hash = pipeline_hash;
   record.source = token.item.source();
   record.index = token.item.index();
   record.ok = !token.item.failed();
@@ -97,13 +98,25 @@ ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stage
   return record;
 }
 
-// What the pipeline hash covers: the text and the overrides, except --out (where the run writes
-// does not change what it computes, and --resume usually repeats it).
+// What the pipeline hash covers: the text and the overrides, except those that say where the run
+// writes and how many threads it uses: they do not change what it computes, and a resumed run may
+// well use other ones.
+std::vector<std::string> identity_overrides(const Pipeline& pipeline) {
+  static const std::string kFlags[] = {"--out", "--threads", "--max-in-flight"};
+  static const std::string kKeys[] = {"output.dir", "runtime.threads", "runtime.max_in_flight", "runtime.intra_op_threads"};
+  std::vector<std::string> kept;
+  for (const std::string& o : pipeline.overrides) {
+    bool identity = true;
+    for (const std::string& flag : kFlags) identity = identity && o != flag && o.rfind(flag + " ", 0) != 0;
+    for (const std::string& key : kKeys) identity = identity && o.rfind("--set " + key + "=", 0) != 0;
+    if (identity) kept.push_back(o);
+  }
+  return kept;
+}
+
 std::string pipeline_identity(const Pipeline& pipeline) {
   std::string identity = pipeline.text;
-  for (const std::string& o : pipeline.overrides) {
-    if (o.rfind("--out ", 0) != 0) identity += "\n" + o;
-  }
+  for (const std::string& o : identity_overrides(pipeline)) identity += "\n" + o;
   return identity;
 }
 
@@ -115,6 +128,32 @@ std::string overrides_under(const Pipeline& pipeline, const std::string& prefix)
     if (origin.rfind("--set " + prefix, 0) == 0) given += (given.empty() ? "" : ", ") + origin;
   }
   return given.empty() ? "" : " (options given by " + given + ")";
+}
+
+// --resume: the items done by another configuration than the current one, refused unless
+// `allowed`. A run that carried them would record outputs of two configurations under one hash.
+Status check_resume_provenance(const Manifest& old, const std::string& current_hash, const fs::path& manifest_path,
+                               bool allowed) {
+  std::map<std::string, std::int64_t> other;  // hash -> ok items done with it
+  for (const ManifestItem& item : old.items) {
+    if (item.ok && item.pipeline_hash != current_hash) ++other[item.pipeline_hash];
+  }
+  if (other.empty()) return Status::ok();
+  std::string which;
+  std::int64_t count = 0;
+  for (const auto& [hash, n] : other) {
+    which += (which.empty() ? "" : ", ") + std::to_string(n) + " by " + hash;
+    count += n;
+  }
+  const std::string what = std::to_string(count) + " items in " + manifest_path.string() + " were done with another " +
+                           "pipeline or other --set values (" + which + "; now " + current_hash + ")";
+  if (!allowed) {
+    return Status::error("cannot resume: " + what + ". Resume with the same pipeline and --set values, use another --out, " +
+                         "or pass --allow-changed-pipeline to keep those items and run the rest with this configuration " +
+                         "(the manifest and the report then say which item came from which)");
+  }
+  log_warn("--resume --allow-changed-pipeline: " + what + "; they are kept as they are and marked with their configuration");
+  return Status::ok();
 }
 
 // An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
@@ -286,16 +325,17 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   } join_quit_watch{quit_watch_done, quit_watch};
 
   // 1. The old manifest, for --resume.
+  const std::string pipeline_hash = fingerprint(pipeline_identity(pipeline));
   std::map<std::string, ManifestItem> previous;
+  std::vector<ManifestConfiguration> previous_configurations;
   if (options.resume) {
     if (fs::exists(report.manifest_path, ec)) {
       auto old = read_manifest(report.manifest_path);
       if (!old) return Status::error("cannot resume: " + old.status().message());
+      LRPFLOW_RETURN_IF_ERROR(
+          check_resume_provenance(old.value(), pipeline_hash, report.manifest_path, options.allow_changed_pipeline));
       for (ManifestItem& item : old.value().items) previous[item.id] = std::move(item);
-      if (old.value().run.pipeline_hash != fingerprint(pipeline_identity(pipeline))) {
-        log_warn("--resume: the pipeline or its overrides changed since " + report.manifest_path.string() +
-                 " was written; items done then are kept as they are");
-      }
+      previous_configurations = old.value().configurations;
     } else {
       log_info("--resume: no " + report.manifest_path.string() + " yet; running every item");
     }
@@ -303,8 +343,10 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
 
   // 2. Resources, then stages.
   ResourceSet resources;
+  std::vector<std::string> run_warnings;
   for (const ResourceConfig& config : pipeline.resources) {
-    ResourceContext ctx{config.name, config.options, pipeline.base_dir, &resources, &registry};
+    const std::size_t warned = run_warnings.size();
+    ResourceContext ctx{config.name, config.options, pipeline.base_dir, &resources, &registry, &run_warnings};
     Result<std::shared_ptr<const Resource>> created = Status::error("resource type has no factory");
     try {
       if (config.info && config.info->create) created = config.info->create(ctx);
@@ -316,6 +358,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
                            overrides_under(pipeline, "resources." + config.name + "."));
     }
     resources.add(config.name, created.value());
+    for (std::size_t w = warned; w < run_warnings.size(); ++w) log_warn(run_warnings[w]);
   }
 
   const std::size_t stage_count = stages.size();
@@ -335,6 +378,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     ctx.resources = &resources;
     ctx.registry = &registry;
     ctx.output_dir = pipeline.output_dir;
+    ctx.output_layout = pipeline.output_layout;
     ctx.base_dir = pipeline.base_dir;
     ctx.threads = pipeline.runtime.threads;
     Status opened = instance->open(ctx);
@@ -368,13 +412,14 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   for (const ItemRef& ref : refs) input_list += ref.id + "\t" + ref.source + "\n";
 
   manifest.run.pipeline_file = pipeline.file.string();
-  manifest.run.pipeline_hash = fingerprint(pipeline_identity(pipeline));
+  manifest.run.pipeline_hash = pipeline_hash;
   manifest.run.inputs_hash = fingerprint(input_list);
   manifest.run.lrpflow_version = lrpflow_version();
   manifest.run.started_at = utc_timestamp();
   manifest.run.state = "running";
   manifest.run.threads = pipeline.runtime.threads;
   manifest.run.max_in_flight = pipeline.runtime.max_in_flight;
+  manifest.run.warnings = run_warnings;
   // The shard's positions in the whole list; the items keep their whole-list positions as indices.
   std::vector<std::size_t> positions;
   for (std::size_t i = 0; i < refs.size(); ++i) {
@@ -407,6 +452,14 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       continue;
     }
     to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+  }
+  // Provenance: the configurations of the carried items (older first), then this run's own.
+  {
+    const std::map<std::string, std::int64_t> carried = items_per_configuration(manifest);
+    for (const ManifestConfiguration& c : previous_configurations) {
+      if (carried.count(c.pipeline_hash)) add_configuration(manifest, c);
+    }
+    add_configuration(manifest, {pipeline_hash, pipeline.file.string(), identity_overrides(pipeline), manifest.run.started_at});
   }
   if (options.resume && report.items_skipped > 0) {
     log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(positions.size()) +
@@ -508,7 +561,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
       --in_flight;
       if (token->cancelled) return continue_msg();
-      ManifestItem record = record_of(*token, stages);
+      ManifestItem record = record_of(*token, stages, pipeline_hash);
       token->item.release_slots();
       if (record.ok) {
         ++report.items_ok;

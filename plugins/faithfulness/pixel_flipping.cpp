@@ -80,7 +80,7 @@ Status PixelFlippingStage::open(const StageContext& ctx) {
   if (orderings_.empty()) return Status::error("option orderings: give at least one of morf, lerf, random");
   seed_ = ctx.options.get_int("seed");
   plot_ = ctx.options.get_bool("plot");
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   curve_sums_.assign(orderings_.size(), std::vector<double>(static_cast<size_t>(steps_ + 1), 0.0));
   aopc_sums_.assign(orderings_.size(), 0.0);
   return Status::ok();
@@ -220,17 +220,18 @@ Status PixelFlippingStage::process(Item& item) {
         csv << "," << fmt::format("{:.9g}", per_sample[static_cast<size_t>(b)][o][static_cast<size_t>(k)]);
       csv << "\n";
     }
-  const std::string stem = safe_file_stem(item.id());
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".perturbation.csv"), csv.str()));
-  item.add_output("perturbation_csv", stem + ".perturbation.csv");
+  const std::string csv_file = files_.relative(item.id(), ".perturbation.csv");
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(csv_file), csv.str()));
+  item.add_output("perturbation_csv", csv_file);
   if (plot_) {
     std::vector<Curve> lines;
     for (size_t o = 0; o < orderings_.size(); ++o)
       lines.push_back({fmt::format("{} {:.3f}", ordering_names_[o], aopc[0][o]), per_sample[0][o]});
+    const std::string plot_file = files_.relative(item.id(), ".perturbation.png");
     LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
-        output_dir_ / (stem + ".perturbation.png"),
+        files_.absolute(plot_file),
         plot_curves(item.id() + ": score vs. perturbation (legend: AOPC)", on_probability_ ? "probability" : "logit", lines)));
-    item.add_output("perturbation_plot", stem + ".perturbation.png");
+    item.add_output("perturbation_plot", plot_file);
   }
 
   std::lock_guard<std::mutex> lock(run_mutex_);

@@ -61,7 +61,7 @@ class PixelFlippingStage : public Stage {
   std::vector<std::string> ordering_names_;
   std::int64_t seed_ = 0;
   bool plot_ = true;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::string stage_id_;
 
   std::mutex run_mutex_;  // guards the run-level sums below

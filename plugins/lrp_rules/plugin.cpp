@@ -5,6 +5,8 @@
 //     - {name: rules, type: ruleset, options: {model: net, name: epsilon_gamma_box, params: [gamma.gamma=0.5]}}
 #include <filesystem>
 
+#include <yaml-cpp/yaml.h>
+
 #include "builtin_rules.h"
 #include "lrpflow/lrp/model_import.h"
 #include "lrpflow/lrp/ruleset.h"
@@ -36,13 +38,36 @@ std::filesystem::path resolve(const ResourceContext& ctx, const std::string& pat
   return p.is_relative() && !ctx.base_dir.empty() ? ctx.base_dir / p : p;
 }
 
+// What the sidecar of a TorchScript model (<model>.yaml, written by tools/export_torchvision.py)
+// says when its weights are random (`weights: random (seed 0) ...`); "" otherwise. The sidecar is
+// optional: a missing or unreadable one says nothing.
+std::string random_weights_note(const std::filesystem::path& model_path) {
+  if (model_path.extension() != ".pt") return "";
+  std::filesystem::path sidecar = model_path;
+  sidecar.replace_extension(".yaml");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(sidecar, ec)) return "";
+  try {
+    const YAML::Node weights = YAML::LoadFile(sidecar.string())["weights"];
+    if (weights && weights.IsScalar() && weights.Scalar().rfind("random", 0) == 0) return weights.Scalar();
+  } catch (const YAML::Exception&) {
+  }
+  return "";
+}
+
 Result<std::shared_ptr<const Resource>> create_model(const ResourceContext& ctx) {
   try {
     lrpflow::lrp::ModelLoadOptions options;
     options.input_shape = ctx.options.get_int_list("input_shape");
     options.seed = static_cast<std::uint64_t>(ctx.options.get_int("seed"));
-    auto model = lrpflow::lrp::load_model(resolve(ctx, ctx.options.get_string("path")), options);
+    const std::filesystem::path path = resolve(ctx, ctx.options.get_string("path"));
+    auto model = lrpflow::lrp::load_model(path, options);
     if (!model) return model.status().with_context("resource '" + ctx.name + "'");
+    if (const std::string note = random_weights_note(path); !note.empty() && ctx.warnings) {
+      std::filesystem::path sidecar = path;
+      ctx.warnings->push_back("model '" + ctx.name + "' (" + path.string() + ") has random weights: its sidecar " +
+                              sidecar.replace_extension(".yaml").string() + " says 'weights: " + note + "'");
+    }
     return std::shared_ptr<const Resource>(model.value());
   } catch (const std::exception& e) {
     return Status::error("resource '" + ctx.name + "': " + e.what());

@@ -1,6 +1,8 @@
 // `forward`: runs the model on the item's input and keeps what later stages need.
 #include "lrp_stages.h"
 
+#include <optional>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
@@ -12,7 +14,7 @@ namespace lrpflow::stages {
 
 Status ForwardStage::open(const StageContext& ctx) {
   stage_id_ = ctx.stage_id;
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   input_slot_ = ctx.options.get_string("input");
   write_prediction_ = ctx.options.get_bool("write_prediction");
   auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
@@ -41,6 +43,14 @@ Status ForwardStage::process(Item& item) {
   const std::int64_t top = std::min<std::int64_t>(5, logits.size(1));
   const auto [top_p, top_i] = probabilities.topk(top, 1);
 
+  // The true class of each sample, when the source gave one (a `label` tensor with one entry per sample).
+  std::optional<at::Tensor> targets;
+  if (item.has("label")) {
+    if (auto label = item.tensor("label"); label && label.value().numel() == batch) {
+      targets = label.value().reshape({-1}).to(at::kLong);
+    }
+  }
+
   nlohmann::json samples = nlohmann::json::array();
   for (std::int64_t b = 0; b < batch; ++b) {
     const std::int64_t predicted = top_i[b][0].item<std::int64_t>();
@@ -52,7 +62,14 @@ Status ForwardStage::process(Item& item) {
       const std::int64_t c = top_i[b][r].item<std::int64_t>();
       top5.push_back({{"class", c}, {"label", label_of(labels_, c)}, {"probability", top_p[b][r].item<double>()}});
     }
-    samples.push_back({{"predicted", predicted}, {"label", label_of(labels_, predicted)}, {"top5", top5}});
+    nlohmann::json sample = {{"predicted", predicted}, {"label", label_of(labels_, predicted)}, {"top5", top5}};
+    if (targets) {
+      const std::int64_t target = (*targets)[b].item<std::int64_t>();
+      item.set_metric("target_class" + suffix, static_cast<double>(target));
+      sample["target"] = target;
+      sample["target_label"] = label_of(labels_, target);
+    }
+    samples.push_back(std::move(sample));
   }
 
   item.set("logits", logits);
@@ -60,14 +77,12 @@ Status ForwardStage::process(Item& item) {
   item.set(lrp::kActivationsSlot, std::any(lrp::SharedActivations(std::make_shared<lrp::Activations>(std::move(acts).value()))));
 
   if (write_prediction_) {
+    // docs/report.md describes this file: the first sample at the top level, every sample under
+    // "samples" when the item is a batch.
     nlohmann::json doc = samples[0];
-    if (item.has("label")) {
-      auto label = item.tensor("label");
-      if (label) doc["true_class"] = label.value().reshape({-1})[0].item<std::int64_t>();
-    }
     if (batch > 1) doc["samples"] = samples;
-    const std::string name = safe_file_stem(item.id()) + ".prediction.json";
-    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / name, doc.dump(2)));
+    const std::string name = files_.relative(item.id(), ".prediction.json");
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(name), doc.dump(2)));
     item.add_output("prediction", name);
   }
   return Status::ok();

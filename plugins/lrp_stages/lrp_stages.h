@@ -22,7 +22,7 @@ class ForwardStage : public Stage {
 
  private:
   std::string stage_id_;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::string input_slot_;
   bool write_prediction_ = true;
   std::shared_ptr<const lrp::Model> model_;

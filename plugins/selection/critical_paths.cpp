@@ -17,7 +17,7 @@ Status CriticalPathsStage::open(const StageContext& ctx) {
   auto rules = ctx.resources->get<lrp::RuleSet>(ctx.options.get_string("rules"));
   if (!rules) return rules.status();
   engine_ = std::make_shared<const lrp::Engine>(rules.value());
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   paths_ = static_cast<int>(ctx.options.get_int("paths"));
   if (paths_ < 1) return Status::error("option paths: must be at least 1");
   auto combine = selection::parse_path_combine(ctx.options.get_string("strength"));
@@ -108,17 +108,19 @@ Status CriticalPathsStage::process(Item& item) {
   }
   LRPFLOW_RETURN_IF_ERROR(selection::find_critical_paths(graph, paths_, combine_));
 
-  const std::string stem = safe_file_stem(item.id());
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.json"), selection::to_json(graph)));
-  item.add_output("graph_json", stem + ".graph.json");
+  const std::string json_file = files_.relative(item.id(), ".graph.json");
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(json_file), selection::to_json(graph)));
+  item.add_output("graph_json", json_file);
   const std::string dot = selection::to_dot(graph);
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.dot"), dot));
-  item.add_output("graph_dot", stem + ".graph.dot");
+  const std::string dot_file = files_.relative(item.id(), ".graph.dot");
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(dot_file), dot));
+  item.add_output("graph_dot", dot_file);
   if (write_svg_) {
     auto svg = selection::render_svg(dot);
     if (!svg) return svg.status();
-    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / (stem + ".graph.svg"), svg.value()));
-    item.add_output("graph_svg", stem + ".graph.svg");
+    const std::string svg_file = files_.relative(item.id(), ".graph.svg");
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(svg_file), svg.value()));
+    item.add_output("graph_svg", svg_file);
   }
   item.set_metric("graph/paths", static_cast<double>(graph.paths.size()));
   if (!graph.paths.empty()) item.set_metric("graph/strongest_path", graph.paths[0].strength);

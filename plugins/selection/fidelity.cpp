@@ -38,7 +38,7 @@ Status FidelityStage::open(const StageContext& ctx) {
   auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
   if (!model) return model.status();
   model_ = model.value();
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   auto comparison = selection::OutputComparison::from_options(ctx.options, ctx.options.get_int("sample"));
   if (!comparison) return comparison.status();
   comparison_ = comparison.value();
@@ -94,10 +94,10 @@ Status FidelityStage::process(Item& item) {
     if (r.smape < smape_target_ && (optimal_k.count(r.layer) == 0 || r.k < optimal_k[r.layer])) optimal_k[r.layer] = r.k;
   }
   for (const auto& [layer, k] : optimal_k) item.set_metric("fidelity/" + layer + "/optimal_k", static_cast<double>(k));
-  const std::string stem = safe_file_stem(item.id());
+  const std::string csv_file = files_.relative(item.id(), ".fidelity.csv");
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
-      output_dir_ / (stem + ".fidelity.csv"), csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class"}, table)));
-  item.add_output("fidelity_csv", stem + ".fidelity.csv");
+      files_.absolute(csv_file), csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class"}, table)));
+  item.add_output("fidelity_csv", csv_file);
 
   std::map<std::string, Series> mse, smape;
   for (const SweepRow& r : rows.value()) {
@@ -112,8 +112,9 @@ Status FidelityStage::process(Item& item) {
   for (const std::string& layer : layers) {
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
   }
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".fidelity.png"), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
-  item.add_output("fidelity_plot", stem + ".fidelity.png");
+  const std::string plot_file = files_.relative(item.id(), ".fidelity.png");
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(plot_file), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
+  item.add_output("fidelity_plot", plot_file);
 
   std::lock_guard<std::mutex> lock(run_mutex_);
   run_rows_.insert(run_rows_.end(), rows.value().begin(), rows.value().end());

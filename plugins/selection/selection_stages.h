@@ -80,7 +80,7 @@ class CriticalPathsStage : public Stage {
 
  private:
   std::shared_ptr<const lrp::Engine> engine_;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::vector<std::string> labels_;
   int paths_ = 5;
   selection::PathCombine combine_ = selection::PathCombine::Product;
@@ -108,7 +108,7 @@ class FidelityStage : public Stage {
                                       const lrp::Explanation& e, const std::vector<std::string>& layers) const;
 
   std::shared_ptr<const lrp::Model> model_;
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   selection::OutputComparison comparison_;
   bool sweep_ = false;
   std::vector<double> ns_;

@@ -11,7 +11,7 @@
 namespace lrpflow::stages {
 
 Status DeconvStage::open(const StageContext& ctx) {
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
   if (!model) return model.status();
   model_ = model.value();
@@ -33,7 +33,6 @@ Status DeconvStage::process(Item& item) {
   if (!acts) return acts.status();
   auto chosen = item.get<Selection>("selection");
   if (!chosen) return chosen.status();
-  const std::string stem = safe_file_stem(item.id());
   std::vector<cv::Mat> tiles;
   at::NoGradGuard no_grad;
   for (const LayerSelection& layer : chosen.value()->layers) {
@@ -45,8 +44,8 @@ Status DeconvStage::process(Item& item) {
       auto image = visual::reconstruction_to_image(reconstruction.value());
       if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", layer.layer, neuron));
       const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
-      const std::string file = fmt::format("{}.deconv.{}.{}.png", stem, layer.layer, neuron);
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / file, shown));
+      const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", layer.layer, neuron));
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), shown));
       item.add_output("deconv", file);
       tiles.push_back(shown);
     }
@@ -54,8 +53,9 @@ Status DeconvStage::process(Item& item) {
   if (!tiles.empty()) {
     auto grid = visual::make_grid(tiles, static_cast<int>(top_k_), 2);
     if (!grid) return grid.status();
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".deconv.grid.png"), grid.value()));
-    item.add_output("deconv_grid", stem + ".deconv.grid.png");
+    const std::string file = files_.relative(item.id(), ".deconv.grid.png");
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), grid.value()));
+    item.add_output("deconv_grid", file);
   }
   return Status::ok();
 }

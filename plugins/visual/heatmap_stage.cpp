@@ -15,7 +15,7 @@
 namespace lrpflow::stages {
 
 Status HeatmapStage::open(const StageContext& ctx) {
-  output_dir_ = ctx.output_dir;
+  files_ = ctx.item_files();
   slot_ = ctx.options.get_string("slot");
   auto reduction = visual::parse_channel_reduction(ctx.options.get_string("reduction"));
   if (!reduction) return reduction.status().with_context("option reduction");
@@ -70,7 +70,6 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
   if (!unit) return unit.status().with_context(name);
   const visual::ColorLut& lut = activation ? activation_lut_ : lut_;
   cv::Mat heat = visual::apply_colormap(unit.value(), lut);
-  const std::string stem = safe_file_stem(item.id());
   const auto image = item.get<cv::Mat>("image");
   if (image && !image.value()->empty()) {
     // In the original image's frame, where the model looked; outside it the colour of "nothing"
@@ -80,7 +79,7 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     if (name == "heatmap" && overlay_alpha_ > 0) {
       auto blended = visual::overlay_seen_region(heat, *image.value(), geometry, overlay_alpha_);
       if (!blended) return blended.status().with_context(name);
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + "." + name + ".overlay.png"), blended.value()));
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(files_.relative(item.id(), "." + name + ".overlay.png")), blended.value()));
     }
     // Activation heatmaps are drawn over the image themselves (overlay_alpha > 0).
     auto framed = activation && overlay_alpha_ > 0
@@ -91,8 +90,8 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
   } else {
     heat = visual::upscale_for_viewing(heat, 128);
   }
-  const std::string file = stem + "." + name + ".png";
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / file, heat));
+  const std::string file = files_.relative(item.id(), "." + name + ".png");
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), heat));
   return file;
 }
 
@@ -106,18 +105,19 @@ Status HeatmapStage::process(Item& item) {
   auto file = draw(item, map.value(), "heatmap", false);
   if (!file) return file.status();
   item.add_output("heatmap", file.value());
-  const std::string stem = safe_file_stem(item.id());
-  if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", stem + ".heatmap.overlay.png");
+  if (overlay_alpha_ > 0 && item.has("image")) item.add_output("heatmap_overlay", files_.relative(item.id(), ".heatmap.overlay.png"));
   if (write_model_input_) {
     // What the maps' pixels refer to: the input after resizing and cropping.
     if (auto view = item.get<cv::Mat>(kModelViewSlot); view && !view.value()->empty()) {
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(output_dir_ / (stem + ".model_input.png"), *view.value()));
-      item.add_output("model_input", stem + ".model_input.png");
+      const std::string view_file = files_.relative(item.id(), ".model_input.png");
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(view_file), *view.value()));
+      item.add_output("model_input", view_file);
     }
   }
   if (write_npy_) {
-    LRPFLOW_RETURN_IF_ERROR(write_npy(output_dir_ / (stem + ".heatmap.npy"), map.value()));
-    item.add_output("heatmap_npy", stem + ".heatmap.npy");
+    const std::string npy_file = files_.relative(item.id(), ".heatmap.npy");
+    LRPFLOW_RETURN_IF_ERROR(write_npy(files_.absolute(npy_file), map.value()));
+    item.add_output("heatmap_npy", npy_file);
   }
   if (activations_) LRPFLOW_RETURN_IF_ERROR(activation_heatmaps(item));
   if (neurons_) LRPFLOW_RETURN_IF_ERROR(neuron_heatmaps(item));

@@ -29,7 +29,7 @@ class HeatmapStage : public Stage {
   Status activation_heatmaps(Item& item) const;
   Status neuron_heatmaps(Item& item) const;
 
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::string slot_;
   visual::ChannelReduction reduction_ = visual::ChannelReduction::Sum;
   visual::NormaliseOptions normalise_;
@@ -51,7 +51,7 @@ class DeconvStage : public Stage {
   Status process(Item& item) override;
 
  private:
-  std::filesystem::path output_dir_;
+  ItemFiles files_;
   std::shared_ptr<const lrp::Model> model_;
   visual::DeconvOptions options_;
   std::int64_t top_k_ = 4;

@@ -9,10 +9,9 @@ namespace {
 class NpyWriter final : public Stage {
  public:
   Status open(const StageContext& ctx) override {
-    auto naming = OutputNaming::from(ctx.options, ".npy");
+    auto naming = OutputNaming::from(ctx, ".npy");
     if (!naming) return naming.status();
     naming_ = std::move(naming).value();
-    output_dir_ = ctx.output_dir;
     shape_like_ = ctx.options.get_string("shape_like");
     return Status::ok();
   }
@@ -34,15 +33,14 @@ class NpyWriter final : public Stage {
                              "' asks for " + std::to_string(numel));
       out = out.reshape(sizes);
     }
-    const std::filesystem::path relative = naming_.relative_path(item);
-    LRPFLOW_RETURN_IF_ERROR(write_npy(output_dir_ / relative, out));
-    item.add_output(naming_.kind, relative.generic_string());
+    const std::string relative = naming_.relative_path(item);
+    LRPFLOW_RETURN_IF_ERROR(write_npy(naming_.files.absolute(relative), out));
+    item.add_output(naming_.kind, relative);
     return Status::ok();
   }
 
  private:
   OutputNaming naming_;
-  std::filesystem::path output_dir_;
   std::string shape_like_;
 };
 

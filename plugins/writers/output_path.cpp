@@ -5,8 +5,10 @@
 namespace lrpflow::writers {
 namespace fs = std::filesystem;
 
-Result<OutputNaming> OutputNaming::from(const Options& options, const std::string& extension) {
+Result<OutputNaming> OutputNaming::from(const StageContext& ctx, const std::string& extension) {
+  const Options& options = ctx.options;
   OutputNaming naming;
+  naming.files = ctx.item_files();
   naming.slot = options.get_string("slot");
   naming.kind = options.get_string("kind");
   naming.suffix = options.get_string("suffix");
@@ -25,8 +27,8 @@ Result<OutputNaming> OutputNaming::from(const Options& options, const std::strin
   return naming;
 }
 
-fs::path OutputNaming::relative_path(const Item& item) const {
-  return fs::path(dir) / (safe_file_stem(item.id()) + suffix);
+std::string OutputNaming::relative_path(const Item& item) const {
+  return item_output_path(files.layout, item.id(), suffix, dir);
 }
 
 std::vector<OptionSpec> writer_options(const std::string& extension, const std::string& slot_help) {
@@ -34,7 +36,7 @@ std::vector<OptionSpec> writer_options(const std::string& extension, const std::
       {"slot", OptionType::String, {}, slot_help, true, {}},
       {"kind", OptionType::String, std::string(""), "kind of the output in the manifest (default: the slot name)", false, {}},
       {"suffix", OptionType::String, std::string(""), "file name suffix after the item id (default: .<slot>" + extension + ")", false, {}},
-      {"dir", OptionType::String, std::string(""), "subfolder of the output directory (default: the output directory)", false, {}},
+      {"dir", OptionType::String, std::string(""), "subfolder of the item's folder (layout per_item) or of the output directory (flat)", false, {}},
   };
 }
 

@@ -10,20 +10,18 @@ namespace {
 class PngWriter final : public Stage {
  public:
   Status open(const StageContext& ctx) override {
-    auto naming = OutputNaming::from(ctx.options, ".png");
+    auto naming = OutputNaming::from(ctx, ".png");
     if (!naming) return naming.status();
     naming_ = std::move(naming).value();
-    output_dir_ = ctx.output_dir;
     return Status::ok();
   }
 
   Status process(Item& item) override {
     auto image = image_of(item);
     if (!image) return image.status();
-    const std::filesystem::path relative = naming_.relative_path(item);
-    const std::filesystem::path path = output_dir_ / relative;
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path, image.value()));
-    item.add_output(naming_.kind, relative.generic_string());
+    const std::string relative = naming_.relative_path(item);
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(naming_.files.absolute(relative), image.value()));
+    item.add_output(naming_.kind, relative);
     return Status::ok();
   }
 
@@ -42,7 +40,6 @@ class PngWriter final : public Stage {
   }
 
   OutputNaming naming_;
-  std::filesystem::path output_dir_;
 };
 
 }  // namespace

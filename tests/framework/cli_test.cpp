@@ -102,6 +102,37 @@ TEST(Cli, ResumeSkipsCompletedItems) {
   EXPECT_TRUE(fs::exists(fs::path(out) / "items/item-010.txt"));
 }
 
+TEST(Cli, ResumeWithChangedOverridesNeedsAllowChangedPipeline) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const std::string out = (dir.path() / "out").string();
+  ASSERT_EQ(lrpflow_cli({"run", file.string(), "--out", out, "-q"}).exit_code, 0);
+  fs::remove(fs::path(out) / "items/item-010.txt");
+  const std::string changed = "stages.write.options.slot=value";
+
+  const CliResult refused = lrpflow_cli({"run", file.string(), "--out", out, "--resume", "--set", changed});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "cannot resume: 25 items in " + out + "/manifest.json were done with another "
+                                       "pipeline or other --set values")) << refused.output;
+  EXPECT_FALSE(fs::exists(fs::path(out) / "items/item-010.txt"));
+
+  const CliResult without_resume = lrpflow_cli({"run", file.string(), "--out", out, "--allow-changed-pipeline"});
+  EXPECT_EQ(without_resume.exit_code, 2) << without_resume.output;
+  EXPECT_TRUE(contains(without_resume.output, "--allow-changed-pipeline: only meaningful with --resume")) << without_resume.output;
+
+  const CliResult allowed =
+      lrpflow_cli({"run", file.string(), "--out", out, "--resume", "--allow-changed-pipeline", "--set", changed});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+  EXPECT_TRUE(contains(allowed.output, "1 ok, 0 failed, 24 already done (--resume) of 25 items")) << allowed.output;
+  auto manifest = read_manifest(fs::path(out) / "manifest.json");
+  ASSERT_TRUE(manifest.is_ok()) << manifest.status().message();
+  EXPECT_EQ(manifest.value().configurations.size(), 2u);
+  // The report says it too.
+  std::ifstream index(fs::path(out) / "report/index.html");
+  const std::string html((std::istreambuf_iterator<char>(index)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(html, "come from 2 configurations")) << html.substr(0, 2000);
+}
+
 TEST(Cli, InvalidPipelineGivesExitCodeTwoWithPositions) {
   test::TempDir dir;
   std::string text = kPipeline;

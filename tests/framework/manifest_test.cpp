@@ -1,5 +1,6 @@
 // Manifest: JSON round trip, corrupt files, atomic writes, output checks, fingerprints.
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -65,6 +66,44 @@ TEST(Manifest, RoundTripsThroughJson) {
   EXPECT_EQ(b.stages.at(0).type, "image_loader");
   // Serialising again gives the same text.
   EXPECT_EQ(manifest_to_json(b), json);
+}
+
+TEST(Manifest, ProvenanceAndWarningsRoundTrip) {
+  Manifest m = sample();
+  m.run.warnings = {"model 'net' has random weights"};
+  m.configurations = {{fingerprint("old"), "pipelines/x.yaml", {}, "2024-05-01T12:00:00Z"},
+                      {m.run.pipeline_hash, "pipelines/x.yaml", {"--set stages.lrp.options.rules=zplus"}, "2024-05-02T08:00:00Z"}};
+  m.items[0].pipeline_hash = m.run.pipeline_hash;  // "b", index 1
+  m.items[1].pipeline_hash = fingerprint("old");   // "a", index 0: written first
+  const auto parsed = nlohmann::json::parse(manifest_to_json(m));
+  EXPECT_EQ(parsed["items"][0]["pipeline_hash"], fingerprint("old"));  // item "a" (index 0)
+  EXPECT_EQ(parsed["configurations"][1]["overrides"][0], "--set stages.lrp.options.rules=zplus");
+  EXPECT_EQ(parsed["run"]["warnings"][0], "model 'net' has random weights");
+  auto back = manifest_from_json(manifest_to_json(m), "m.json");
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back.value().run.warnings, m.run.warnings);
+  ASSERT_EQ(back.value().configurations.size(), 2u);
+  EXPECT_EQ(back.value().configurations[1].overrides, m.configurations[1].overrides);
+  EXPECT_EQ(back.value().configurations[0].started_at, "2024-05-01T12:00:00Z");
+  EXPECT_EQ(items_per_configuration(back.value()),
+            (std::map<std::string, std::int64_t>{{fingerprint("old"), 1}, {m.run.pipeline_hash, 1}}));
+
+  // add_configuration keeps one entry per hash, with the earliest start.
+  add_configuration(m, {fingerprint("old"), "other.yaml", {}, "2024-04-01T00:00:00Z"});
+  ASSERT_EQ(m.configurations.size(), 2u);
+  EXPECT_EQ(m.configurations[0].started_at, "2024-04-01T00:00:00Z");
+}
+
+TEST(Manifest, OlderManifestsReadAsOneConfiguration) {
+  // Written before items carried a pipeline hash: every item is the run's configuration.
+  const std::string old = R"({"format": 1, "run": {"pipeline_file": "p.yaml", "pipeline_hash": "fnv1a64:00000000000000aa",
+    "started_at": "2024-05-01T12:00:00Z"}, "items": [{"id": "a", "index": 0, "status": "ok"}]})";
+  auto back = manifest_from_json(old, "m.json");
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  ASSERT_EQ(back.value().configurations.size(), 1u);
+  EXPECT_EQ(back.value().configurations[0].pipeline_hash, "fnv1a64:00000000000000aa");
+  EXPECT_EQ(back.value().items[0].pipeline_hash, "fnv1a64:00000000000000aa");
+  EXPECT_TRUE(back.value().run.warnings.empty());
 }
 
 TEST(Manifest, NonFiniteMetricsStayValidJson) {

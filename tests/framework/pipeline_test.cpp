@@ -233,6 +233,17 @@ TEST(Pipeline, RuntimeAndOutputAreChecked) {
   EXPECT_EQ(good.pipeline->output_dir, "somewhere");
 }
 
+TEST(Pipeline, OutputLayoutIsPerItemUnlessFlatIsAsked) {
+  const PipelineLoad by_default = parse(kValid);
+  ASSERT_TRUE(by_default.ok()) << test::all_messages(by_default);
+  EXPECT_EQ(by_default.pipeline->output_layout, OutputLayout::PerItem);
+  const PipelineLoad flat = parse(std::string(kValid) + "output: {layout: flat}\n");
+  ASSERT_TRUE(flat.ok()) << test::all_messages(flat);
+  EXPECT_EQ(flat.pipeline->output_layout, OutputLayout::Flat);
+  const PipelineLoad bad = parse(std::string(kValid) + "output: {layout: nested}\n");
+  EXPECT_TRUE(has_error(bad, 8, 18, "output: 'layout' must be per_item or flat, got 'nested'")) << test::all_messages(bad);
+}
+
 TEST(Pipeline, UnknownStageKeyWithHint) {
   std::string text = kValid;
   text.replace(text.find("options"), 7, "optinos");

@@ -1,5 +1,6 @@
 // Runtime: ordering, backpressure, error propagation, stop on error, interruption, resume.
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -119,6 +120,7 @@ TEST(Runtime, OrderedStageStaysOrderedWhenResumeLeavesGaps) {
   fs::remove(out.path() / "items/item-007.txt");
   RunOptions resume;
   resume.resume = true;
+  resume.allow_changed_pipeline = true;  // the resumed pipeline adds a stage
   const RunResult r = run(source(10) +
                         "  - id: write\n    type: test_writer\n"
                         "  - id: record\n    type: test_ordered\n",
@@ -250,6 +252,7 @@ TEST(Runtime, ResumeSkipsDoneItemsAndRerunsFailedOrMissingOnes) {
 
   RunOptions resume;
   resume.resume = true;
+  resume.allow_changed_pipeline = true;  // boom no longer fails item-003: another configuration
   const RunResult second = run(source(10) + "  - id: boom\n    type: test_fail\n  - id: write\n    type: test_writer\n",
                          out.path(), resume);
   ASSERT_TRUE(second.report.is_ok()) << second.report.status().message();
@@ -274,6 +277,69 @@ TEST(Runtime, ResumeSkipsDoneItemsAndRerunsFailedOrMissingOnes) {
   EXPECT_EQ(third.report.value().items_skipped, 10);
   EXPECT_EQ(third.report.value().items_ok, 0);
   EXPECT_EQ(third.report.value().exit_code(), 0);
+}
+
+TEST(Runtime, ResumeWithAChangedPipelineIsRefusedUnlessAllowedAndKeepsProvenance) {
+  test::TempDir out;
+  const std::string original = source(6) + "  - id: write\n    type: test_writer\n";
+  const std::vector<Override> changed = {{"stages.write.options.slot", "value", "--set stages.write.options.slot=value"}};
+  ASSERT_TRUE(run(original, out.path()).report.is_ok());
+  const Manifest first = manifest_of(out.path());
+  const std::string original_hash = first.run.pipeline_hash;
+  ASSERT_EQ(first.configurations.size(), 1u);
+  EXPECT_EQ(first.configurations[0].pipeline_hash, original_hash);
+  for (const ManifestItem& item : first.items) EXPECT_EQ(item.pipeline_hash, original_hash) << item.id;
+  fs::remove(out.path() / "items/item-004.txt");
+
+  // A plain --resume with another --set value is refused, and the manifest is left as it was.
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult refused = run(original, out.path(), resume, changed);
+  ASSERT_FALSE(refused.report.is_ok());
+  const std::string message = refused.report.status().message();
+  EXPECT_NE(message.find("cannot resume: 6 items in " + (out.path() / "manifest.json").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("6 by " + original_hash), std::string::npos) << message;
+  EXPECT_NE(message.find("--allow-changed-pipeline"), std::string::npos) << message;
+  EXPECT_EQ(manifest_of(out.path()).run.pipeline_hash, original_hash);
+  EXPECT_FALSE(fs::exists(out.path() / "items/item-004.txt"));
+
+  // Allowed: the 5 done items are kept with their configuration, item-004 runs with the new one.
+  resume.allow_changed_pipeline = true;
+  const RunResult mixed = run(original, out.path(), resume, changed);
+  ASSERT_TRUE(mixed.report.is_ok()) << mixed.report.status().message();
+  EXPECT_EQ(mixed.report.value().items_skipped, 5);
+  EXPECT_EQ(mixed.report.value().items_ok, 1);
+  const Manifest m = manifest_of(out.path());
+  const std::string changed_hash = m.run.pipeline_hash;
+  EXPECT_NE(changed_hash, original_hash);
+  ASSERT_EQ(m.configurations.size(), 2u);
+  EXPECT_EQ(m.configurations[0].pipeline_hash, original_hash);
+  EXPECT_EQ(m.configurations[1].pipeline_hash, changed_hash);
+  EXPECT_EQ(m.configurations[1].overrides, std::vector<std::string>{"--set stages.write.options.slot=value"});
+  for (const ManifestItem& item : m.items) {
+    EXPECT_EQ(item.pipeline_hash, item.id == "item-004" ? changed_hash : original_hash) << item.id;
+  }
+  EXPECT_EQ(items_per_configuration(m), (std::map<std::string, std::int64_t>{{original_hash, 5}, {changed_hash, 1}}));
+
+  // Resuming with the original pipeline is refused too: item-004 came from the other configuration.
+  resume.allow_changed_pipeline = false;
+  const RunResult back = run(original, out.path(), resume);
+  ASSERT_FALSE(back.report.is_ok());
+  EXPECT_NE(back.report.status().message().find("1 by " + changed_hash), std::string::npos) << back.report.status().message();
+}
+
+TEST(Runtime, ResumeWithOtherThreadCountsOrOutputDirIsTheSameConfiguration) {
+  test::TempDir out;
+  const std::string text = source(4) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(text, out.path(), {}, {{"runtime.threads", "1", "--threads 1"}}).report.is_ok());
+  fs::remove(out.path() / "items/item-001.txt");
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult r = run(text, out.path(), resume,
+                          {{"runtime.threads", "2", "--threads 2"}, {"runtime.max_in_flight", "3", "--set runtime.max_in_flight=3"}});
+  ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
+  EXPECT_EQ(r.report.value().items_skipped, 3);
+  EXPECT_EQ(manifest_of(out.path()).configurations.size(), 1u);
 }
 
 TEST(Runtime, ResumeWithACorruptManifestIsAnErrorNamingTheFile) {

@@ -54,7 +54,8 @@ struct OpenedStage {
 };
 
 inline OpenedStage open_stage(const std::string& type_name, const std::map<std::string, OptionValue>& values,
-                              const std::filesystem::path& base_dir, const std::filesystem::path& output_dir = {}) {
+                              const std::filesystem::path& base_dir, const std::filesystem::path& output_dir = {},
+                              OutputLayout layout = OutputLayout::Flat) {
   const StageTypeInfo* type = io_plugins().find_stage(type_name);
   if (!type) {
     ADD_FAILURE() << "no stage type " << type_name;
@@ -66,6 +67,7 @@ inline OpenedStage open_stage(const std::string& type_name, const std::map<std::
   ctx.options = options_for(*type, values);
   ctx.base_dir = base_dir;
   ctx.output_dir = output_dir;
+  ctx.output_layout = layout;
   OpenedStage stage{type->create(), Status::ok()};
   stage.open_status = stage.instance->open(ctx);
   return stage;

@@ -53,6 +53,30 @@ TEST(NpyWriter, KindSuffixAndDirOptions) {
   EXPECT_NE(escaping.open_status.message().find("../elsewhere"), std::string::npos);
 }
 
+TEST(NpyWriter, PerItemLayoutPutsEachItemsFilesInItsOwnFolder) {
+  TempDir dir;
+  const auto out = dir / "out";
+  auto stage = open_stage("npy_writer", {{"slot", std::string("relevance")}}, dir.path(), out, OutputLayout::PerItem);
+  ASSERT_TRUE(stage.open_status) << stage.open_status.message();
+  Item item(0, "shirt/07", "x.png");  // the folder takes the safe name too: one level, not shirt/07/
+  item.set("relevance", at::ones({2, 2}));
+  ASSERT_TRUE(stage->process(item));
+  ASSERT_EQ(item.outputs().size(), 1u);
+  EXPECT_EQ(item.outputs()[0].path, "items/shirt_07/shirt_07.relevance.npy");
+  EXPECT_TRUE(std::filesystem::is_regular_file(out / "items/shirt_07/shirt_07.relevance.npy"));
+
+  // `dir:` is a subfolder of the item's folder.
+  auto in_dir = open_stage("npy_writer", {{"slot", std::string("relevance")}, {"dir", std::string("tensors")}},
+                           dir.path(), out, OutputLayout::PerItem);
+  ASSERT_TRUE(in_dir.open_status) << in_dir.open_status.message();
+  Item second(1, "b", "b.png");
+  second.set("relevance", at::ones({2, 2}));
+  ASSERT_TRUE(in_dir->process(second));
+  ASSERT_EQ(second.outputs().size(), 1u);
+  EXPECT_EQ(second.outputs()[0].path, "items/b/tensors/b.relevance.npy");
+  EXPECT_TRUE(std::filesystem::is_regular_file(out / second.outputs()[0].path));
+}
+
 TEST(NpyWriter, MissingOrWrongSlotIsAnItemErrorNamingTheSlot) {
   TempDir dir;
   auto stage = open_stage("npy_writer", {{"slot", std::string("relevance")}}, dir.path(), dir.path());

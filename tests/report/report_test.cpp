@@ -1,5 +1,6 @@
 #include "lrpflow/report.h"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -248,7 +249,9 @@ TEST_F(ReportTest, ItemPageShowsEveryKindPredictionAndMetrics) {
   for (const char* label : {"Ankle &lt;boot&gt;", "Sandal", "Sneaker", "T-shirt/top", "Bag"}) {
     EXPECT_NE(item.find(std::string("<td>") + label + "</td>"), std::string::npos) << label;
   }
-  EXPECT_NE(item.find("class 9 <b>Ankle &lt;boot&gt;</b> · 81.0% · target 5 ✗"), std::string::npos);
+  EXPECT_NE(item.find("Predicted: class 9 <b>Ankle &lt;boot&gt;</b> · 81.0%<br>True class: class 5 <b>Sandal</b> "
+                      "<span class=\"badge failed\">misclassified</span>"),
+            std::string::npos);
   // Metrics in their friendly form, with the raw name next to them.
   EXPECT_NE(item.find("<td>Fidelity at features.3: MSE</td><td class=\"num\">0.0125</td>"), std::string::npos);
   EXPECT_NE(item.find("<td>Fidelity at features.3: class kept</td><td class=\"num\">yes</td>"), std::string::npos);
@@ -256,6 +259,84 @@ TEST_F(ReportTest, ItemPageShowsEveryKindPredictionAndMetrics) {
   EXPECT_NE(item.find("<td>Confidence</td><td class=\"num\">81.0%</td>"), std::string::npos);
   EXPECT_NE(item.find("<code class=\"muted\">lrp/conservation</code>"), std::string::npos);
   EXPECT_EQ(item.find("class=\"error-box\""), std::string::npos);
+}
+
+// The demo's prediction files give target 5 to even items and 9 to odd ones, all predict 9; item 1
+// failed (no prediction) and item 6's file is corrupt (no target): 10 items with a true class, of
+// which the even ones 0, 2, 4, 8, 10 are misclassified.
+TEST_F(ReportTest, TrueClassAndCorrectnessOnItemPagesItemListAndRunPage) {
+  write();
+  const std::string index = page("index.html");
+  EXPECT_NE(index.find("<b>5</b><span>misclassified (of 10 with a true class)</span>"), std::string::npos);
+  EXPECT_NE(index.find("<th>true class</th>"), std::string::npos);
+  // Item list rows: item 0 misclassified, item 3 correct, item 6 unknown.
+  auto row_of = [&](const std::string& id) {
+    const auto at = index.find(">" + id + "</a><br>");
+    EXPECT_NE(at, std::string::npos) << id;
+    return at == std::string::npos ? std::string() : index.substr(at, index.find("</tr>", at) - at);
+  };
+  EXPECT_NE(row_of("img_0").find("<td>class 5 <b>Sandal</b> <span class=\"badge failed\">misclassified</span></td>"),
+            std::string::npos)
+      << row_of("img_0");
+  EXPECT_NE(row_of("img_7").find("<td>class 9 <b>Ankle &lt;boot&gt;</b> <span class=\"badge ok\">correct</span></td>"),
+            std::string::npos)
+      << row_of("img_7");
+  EXPECT_NE(row_of("img_6").find("<td><span class=\"muted\">unknown</span></td>"), std::string::npos) << row_of("img_6");
+  // Item pages: the verdict next to the status in the heading.
+  EXPECT_NE(page("items/img_0.html").find("<span class=\"badge failed\">misclassified</span></h1>"), std::string::npos);
+  EXPECT_NE(page("items/img_7.html").find("<span class=\"badge ok\">correct</span></h1>"), std::string::npos);
+}
+
+TEST_F(ReportTest, TrueClassFromTheForwardStagesFilesAndMetrics) {
+  // What the forward stage writes (docs/report.md): target and target_label beside the prediction.
+  ASSERT_TRUE(write_file_atomic(dir_ / "items/7_prediction.json",
+                                R"({"predicted": 3, "label": "Dress", "target": 6, "target_label": "Shirt",
+                                    "top5": [{"class": 3, "label": "Dress", "probability": 0.6}]})")
+                  .is_ok());
+  // Runs written before the key was "target" said "true_class".
+  ASSERT_TRUE(write_file_atomic(dir_ / "items/8_prediction.json", R"({"predicted": 2, "true_class": 2, "top5": []})").is_ok());
+  // Without a prediction file the metrics predicted_class and target_class say it.
+  manifest_.items[9].outputs.erase(std::remove_if(manifest_.items[9].outputs.begin(), manifest_.items[9].outputs.end(),
+                                                  [](const OutputFile& f) { return f.kind == "prediction"; }),
+                                   manifest_.items[9].outputs.end());
+  manifest_.items[9].metrics["predicted_class"] = 4;
+  manifest_.items[9].metrics["target_class"] = 1;
+  write();
+  EXPECT_NE(page("items/img_7.html").find("True class: class 6 <b>Shirt</b> <span class=\"badge failed\">misclassified</span>"),
+            std::string::npos);
+  EXPECT_NE(page("items/img_8.html").find("True class: class 2 <span class=\"badge ok\">correct</span>"), std::string::npos);
+  EXPECT_NE(page("items/img_9.html").find("True class: class 1 <span class=\"badge failed\">misclassified</span>"),
+            std::string::npos);
+}
+
+TEST_F(ReportTest, RunWarningsAreShownOnTheRunPage) {
+  manifest_.run.warnings = {"model 'net' (models/imagenet/vgg16.pt) has random weights: its sidecar says 'weights: random <seed 0>'"};
+  write();
+  EXPECT_NE(page("index.html").find("<div class=\"error-box\"><b>Warning:</b> model &#39;net&#39; (models/imagenet/vgg16.pt) "
+                                    "has random weights: its sidecar says &#39;weights: random &lt;seed 0&gt;&#39;</div>"),
+            std::string::npos);
+}
+
+TEST_F(ReportTest, ItemsOfAnotherConfigurationAreMarked) {
+  const std::string old_hash = "fnv1a64:00000000000000aa";
+  manifest_.configurations = {{old_hash, "examples/fashion.yaml", {}, "2024-04-30T10:00:00Z"},
+                              {manifest_.run.pipeline_hash, "examples/fashion.yaml", {"--set stages.lrp.options.rules=<zplus>"},
+                               manifest_.run.started_at}};
+  for (ManifestItem& item : manifest_.items) item.pipeline_hash = item.index < 4 ? old_hash : manifest_.run.pipeline_hash;
+  write();
+  const std::string index = page("index.html");
+  EXPECT_NE(index.find("The items of this run come from 2 configurations"), std::string::npos);
+  EXPECT_NE(index.find("<tr><td><code>" + old_hash + "</code></td><td><code>examples/fashion.yaml</code></td><td><code>"
+                       "</code></td><td>2024-04-30T10:00:00Z</td><td class=\"num\">4</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(index.find("<span class=\"badge ok\">current</span></td><td><code>examples/fashion.yaml</code></td><td><code>"
+                       "--set stages.lrp.options.rules=&lt;zplus&gt;</code></td><td>2024-05-01T12:00:00Z</td><td class=\"num\">8</td>"),
+            std::string::npos);
+  EXPECT_EQ(count_of(index, "<span class=\"badge running\">other configuration</span>"), 4);
+  EXPECT_NE(page("items/img_0.html").find("configuration <code>" + old_hash +
+                                          "</code> <span class=\"badge running\">other configuration</span>"),
+            std::string::npos);
+  EXPECT_EQ(page("items/img_7.html").find("other configuration"), std::string::npos);
 }
 
 TEST_F(ReportTest, FailedItemShowsItsErrorProminently) {
@@ -273,7 +354,8 @@ TEST_F(ReportTest, CorruptPredictionFileIsNamedOnTheItemPage) {
   const std::string item = page("items/img_6.html");
   EXPECT_NE(item.find("The prediction file could not be read:</b> items/6_prediction.json"), std::string::npos);
   // The metrics still give the prediction.
-  EXPECT_NE(item.find("<p>class 9 · 81.0%</p>"), std::string::npos);
+  EXPECT_NE(item.find("<p>Predicted: class 9 · 81.0%<br>True class: <span class=\"muted\">unknown</span></p>"),
+            std::string::npos);
 }
 
 TEST_F(ReportTest, IdsWithTheSameSafeNameGetTheirOwnPages) {

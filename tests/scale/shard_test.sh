@@ -31,12 +31,23 @@ for i in range(4):
     assert m["run"]["shard"] == {"index": i, "count": 4}, m["run"]
     assert m["run"]["items_total"] == len(m["items"]) == 4, (i, m["run"]["items_total"], len(m["items"]))
     assert all(item["index"] % 4 == i for item in m["items"])
+    # The default layout: each item's files in items/<id>/, whichever shard wrote them.
+    for item in m["items"]:
+        for paths in item["outputs"].values():
+            assert all(p.startswith(f"items/{item['id']}/") for p in paths), (item["id"], paths)
     seen += [item["index"] for item in m["items"]]
 assert sorted(seen) == list(range(16)), sorted(seen)
 PYEOF
 ls "$SHARDS"/fidelity_sweep.shard-*-of-4.csv >/dev/null 2>&1 || fail "no per-shard fidelity CSVs"
 
 lrp merge "$SHARDS" -q || fail "merge exited with $?"
+"$PY" - "$SHARDS" <<'PYEOF' || fail "the merged manifest does not keep the provenance of the shards"
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/manifest.json"))
+run_hash = m["run"]["pipeline_hash"]
+assert [c["pipeline_hash"] for c in m["configurations"]] == [run_hash], m["configurations"]
+assert all(item["pipeline_hash"] == run_hash for item in m["items"]), "an item of another configuration"
+PYEOF
 [ -f "$SHARDS/report/index.html" ] || fail "merge did not build the report"
 if compare_runs "$WORK/single" "$SHARDS"; then pass "4 merged shards equal the single run"; else fail "merged shards differ from the single run"; fi
 

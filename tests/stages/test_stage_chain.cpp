@@ -8,12 +8,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "fixture_support.h"
 #include "lrpflow/files.h"
 #include "lrpflow/npy.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/report.h"
 #include "lrpflow/runtime.h"
 
 namespace lrpflow {
@@ -86,6 +88,89 @@ std::string run_error(const std::string& text, const fs::path& dir) {
   return message;
 }
 
+// The forward stage's prediction file says what docs/report.md says, and the report shows it: the
+// true class from the IDX labels (t10k-00001 is a pullover, t10k-00002 a trouser: the names of
+// samples/fashion-mnist/*.png), its class name from the model's sidecar, and correct/misclassified.
+TEST(StageChain, ForwardRecordsTheTrueClassAndTheReportShowsIt) {
+  const fs::path dir = fresh_dir("forward_truth");
+  const std::string models = fixture_dir() + "/../../../models";
+  const fs::path out = dir / "out";
+  const RunReport report = run_text(R"(version: 1
+resources:
+  model: {type: model, options: {path: )" + models + R"(/fashion_mnist_vgg.pt, input_shape: [1, 28, 28]}}
+stages:
+  - {id: load, type: idx_loader, options: {count: 3, mean: [0.2860406], std: [0.35302425]}}
+  - {id: forward, type: forward, options: {labels_file: )" + models + R"(/fashion_mnist_vgg.yaml}}
+output: {dir: )" + out.string() + R"(, report: false}
+)",
+                                    dir);
+  ASSERT_EQ(report.items_ok, 3);
+  auto manifest = read_manifest(report.manifest_path);
+  ASSERT_TRUE(manifest) << manifest.status().message();
+  const std::map<std::string, std::pair<int, std::string>> truth = {{"t10k-00001", {2, "Pullover"}},
+                                                                    {"t10k-00002", {1, "Trouser"}}};
+  ASSERT_TRUE(write_report(out, manifest.value()).is_ok());
+  for (const ManifestItem& item : manifest.value().items) {
+    auto expected = truth.find(item.id);
+    if (expected == truth.end()) continue;
+    const auto [target, name] = expected->second;
+    auto text = read_file(out / item_output_path(OutputLayout::PerItem, item.id, ".prediction.json"));
+    ASSERT_TRUE(text) << text.status().message();
+    const auto doc = nlohmann::json::parse(text.value());
+    EXPECT_EQ(doc.at("target").get<int>(), target) << item.id;
+    EXPECT_EQ(doc.at("target_label").get<std::string>(), name) << item.id;
+    EXPECT_FALSE(doc.contains("true_class")) << item.id;
+    EXPECT_EQ(item.metrics.at("target_class"), target) << item.id;
+    const int predicted = doc.at("predicted").get<int>();
+    EXPECT_EQ(item.metrics.at("predicted_class"), predicted) << item.id;
+    auto page = read_file(out / "report/items" / (item.id + ".html"));
+    ASSERT_TRUE(page) << page.status().message();
+    const std::string verdict = predicted == target ? "<span class=\"badge ok\">correct</span>"
+                                                    : "<span class=\"badge failed\">misclassified</span>";
+    EXPECT_NE(page.value().find("True class: class " + std::to_string(target) + " <b>" + name + "</b> " + verdict),
+              std::string::npos)
+        << item.id;
+  }
+  fs::remove_all(dir);
+}
+
+// A TorchScript model whose sidecar says its weights are random (as tools/export_torchvision.py
+// writes it without --weights): the run records a warning naming the model, and the report's run
+// page shows it. Without that sidecar line there is no warning.
+TEST(StageChain, ModelWithRandomWeightsIsAWarningOnTheRunPage) {
+  const fs::path dir = fresh_dir("random_weights");
+  write_inputs("tiny_cnn", dir);
+  fs::copy_file(fixture_dir() + "/tiny_cnn/model_scripted.pt", dir / "net.pt");
+  const std::string pipeline = R"(version: 1
+resources:
+  model: {type: model, options: {path: net.pt, input_shape: [3, 32, 32]}}
+stages:
+  - {id: load, type: npy_loader, options: {path: inputs}}
+  - {id: forward, type: forward}
+output: {dir: )" + (dir / "out").string() + R"(, report: false}
+)";
+  const RunReport trained = run_text(pipeline, dir);
+  auto plain = read_manifest(trained.manifest_path);
+  ASSERT_TRUE(plain) << plain.status().message();
+  EXPECT_TRUE(plain.value().run.warnings.empty());
+
+  ASSERT_TRUE(write_file_atomic(dir / "net.yaml", "arch: tiny\nweights: \"random (seed 0) — explanations of an untrained "
+                                                   "network are not meaningful\"\n")
+                  .is_ok());
+  const RunReport random = run_text(pipeline, dir);
+  auto manifest = read_manifest(random.manifest_path);
+  ASSERT_TRUE(manifest) << manifest.status().message();
+  ASSERT_EQ(manifest.value().run.warnings.size(), 1u);
+  const std::string& warning = manifest.value().run.warnings[0];
+  EXPECT_NE(warning.find("model 'model' (" + (dir / "net.pt").string() + ") has random weights"), std::string::npos) << warning;
+  EXPECT_NE(warning.find((dir / "net.yaml").string() + " says 'weights: random (seed 0)"), std::string::npos) << warning;
+  ASSERT_TRUE(write_report(dir / "out", manifest.value()).is_ok());
+  auto index = read_file(dir / "out/report/index.html");
+  ASSERT_TRUE(index);
+  EXPECT_NE(index.value().find("<b>Warning:</b> " + html_escape(warning)), std::string::npos);
+  fs::remove_all(dir);
+}
+
 void check_chain(const std::string& case_name, const std::string& layers_yaml, const std::vector<std::string>& layers) {
   const fs::path dir = fresh_dir(case_name);
   write_inputs(case_name, dir);
@@ -101,7 +186,8 @@ void check_chain(const std::string& case_name, const std::string& layers_yaml, c
   for (const ManifestItem& item : manifest.value().items) {
     const int64_t b = std::stoll(item.id.substr(6));  // "sampleN"
     // The relevance written by the chain is Zennit's EpsilonPlusFlat for the argmax target.
-    auto relevance = read_npy(out / (item.id + ".relevance.npy"));
+    // Pipelines default to one folder per item: items/<id>/<id>.<kind>...
+    auto relevance = read_npy(out / item_output_path(OutputLayout::PerItem, item.id, ".relevance.npy"));
     ASSERT_TRUE(relevance) << relevance.status().message();
     const at::Tensor reference = ref.at("epsilon_plus_flat/input")[b];
     EXPECT_LE(relative_deviation(relevance.value(), reference), 1e-4) << item.id;
@@ -115,7 +201,7 @@ void check_chain(const std::string& case_name, const std::string& layers_yaml, c
     }
     EXPECT_TRUE(item.metrics.count("fidelity/all/mse"));
     // The graph: the chosen layers lowest first, 3 neurons each, and the 4 strongest paths in order.
-    auto graph_text = read_file(out / (item.id + ".graph.json"));
+    auto graph_text = read_file(out / ("items/" + item.id + "/" + item.id + ".graph.json"));
     ASSERT_TRUE(graph_text);
     const auto graph = nlohmann::json::parse(graph_text.value());
     ASSERT_EQ(graph["layers"].size(), layers.size());
@@ -133,6 +219,8 @@ void check_chain(const std::string& case_name, const std::string& layers_yaml, c
     double top_relevance = 0;
     for (const auto& n : graph["layers"].back()["neurons"]) top_relevance += n["relevance"].get<double>();
     EXPECT_NEAR(into_target, top_relevance, 1e-9 * std::max(1.0, std::abs(top_relevance)));
+    // Every stage follows the layout: no file of the item outside its folder.
+    for (const OutputFile& f : item.outputs) EXPECT_EQ(f.path.rfind("items/" + item.id + "/", 0), 0u) << f.path;
     for (const char* kind : {"heatmap", "activation_heatmap", "neuron_heatmap", "deconv", "deconv_grid", "graph_svg",
                              "fidelity_csv", "fidelity_plot", "prediction"}) {
       ASSERT_TRUE(item.outputs.size() > 0);

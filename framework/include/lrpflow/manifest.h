@@ -8,8 +8,15 @@
 // every item recorded as ok whose output files all still exist.
 //
 // Format (JSON, stable keys; "format": 1):
-//   {"format": 1, "run": {...}, "items": [...], "run_outputs": {kind: [paths]}, "stages": [...]}
+//   {"format": 1, "run": {...}, "configurations": [...], "items": [...], "run_outputs": {kind: [paths]},
+//    "stages": [...]}
 // Paths of outputs are relative to the manifest's directory.
+//
+// Provenance: every item records the pipeline hash of the configuration (pipeline text plus --set
+// overrides) that produced it, and "configurations" lists each configuration that produced an item
+// of this manifest. A normal run has one; a `--resume --allow-changed-pipeline` run keeps the items
+// of the older configuration and adds its own. A manifest written before items carried a hash
+// reads as if every item came from run.pipeline_hash.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +36,7 @@ inline constexpr int kManifestFormatVersion = 1;
 
 struct ManifestItem {
   std::string id;
+  std::string pipeline_hash;  // the configuration that produced this item (see ManifestConfiguration)
   std::string source;
   std::int64_t index = 0;
   bool ok = true;
@@ -48,7 +56,7 @@ struct StageStats {
 
 struct ManifestRunInfo {
   std::string pipeline_file;
-  std::string pipeline_hash;  // of the pipeline text plus the --set overrides
+  std::string pipeline_hash;  // of the pipeline text plus the --set overrides (not --out or thread counts)
   std::string inputs_hash;    // of the source's whole item list (ids and sources, in order), also in a shard
   std::string lrpflow_version;
   std::string started_at;     // ISO 8601 UTC
@@ -61,14 +69,31 @@ struct ManifestRunInfo {
   // whole run and for the manifest `lrpflow merge` writes.
   std::int64_t shard_index = 0;
   std::int64_t shard_count = 1;
+  // What a user must know about the run's results, e.g. a model whose weights are random
+  // (ResourceContext::warnings); the report shows them on the run page.
+  std::vector<std::string> warnings;
+};
+
+// One configuration that produced items of a manifest.
+struct ManifestConfiguration {
+  std::string pipeline_hash;
+  std::string pipeline_file;
+  std::vector<std::string> overrides;  // the --set values (and flags that act as one), as written
+  std::string started_at;              // the start of the first run with this configuration
 };
 
 struct Manifest {
   ManifestRunInfo run;
+  std::vector<ManifestConfiguration> configurations;  // run.pipeline_hash's first unless merged
   std::vector<ManifestItem> items;  // sorted by index when written
   std::vector<OutputFile> run_outputs;
   std::vector<StageStats> stages;
 };
+
+// Adds `configuration` unless one with its hash is listed (then keeps the earlier start time).
+void add_configuration(Manifest& manifest, const ManifestConfiguration& configuration);
+// How many items of `manifest` each configuration produced, by pipeline hash.
+std::map<std::string, std::int64_t> items_per_configuration(const Manifest& manifest);
 
 // Serialises / parses the JSON form.
 std::string manifest_to_json(const Manifest& manifest);

@@ -97,6 +97,7 @@ struct Pipeline {
   std::filesystem::path output_dir;        // `output.dir`; relative paths are relative to the
                                            // current directory (default: out/<file stem>)
   bool write_report = true;                // `output.report`: build DIR/report/ (HTML) after the run
+  OutputLayout output_layout = OutputLayout::PerItem;  // `output.layout`: per_item or flat
   const StageConfig& source() const { return stages.front(); }
 };
 

@@ -49,6 +49,9 @@ struct ResourceContext {
   std::filesystem::path base_dir;       // relative paths in options resolve against this
   const ResourceSet* resources = nullptr;     // resources created before this one
   const PluginRegistry* registry = nullptr;   // e.g. to look up rule types
+  // Append what a user must know about results made with this resource (a model whose weights
+  // are random); the run logs it, records it in the manifest and the report shows it. May be null.
+  std::vector<std::string>* warnings = nullptr;
 };
 
 struct ResourceTypeInfo {

@@ -7,7 +7,9 @@
 //      in execution order. Any failure here stops the run before an item is read (a run error that
 //      names the resource or stage).
 //   3. The source's enumerate() lists the inputs. On --resume, items the old manifest records as ok
-//      whose outputs all exist are carried into the new manifest and not run again.
+//      whose outputs all exist are carried into the new manifest and not run again. A resume whose
+//      old manifest has ok items of another pipeline hash is refused in step 1 unless
+//      RunOptions::allow_changed_pipeline is set.
 //   4. The graph, built completely before the first item is emitted:
 //        input_node -> limiter_node(max_in_flight) -> admit -> [sequencer] -> stage 1 (the source's
 //        process(), which loads the item) -> [sequencer] -> stage 2 -> ... -> sink -> limiter decrement
@@ -64,6 +66,9 @@ struct RunProgress {
 
 struct RunOptions {
   bool resume = false;
+  // --resume normally refuses a manifest whose ok items another configuration (pipeline text or
+  // --set values) produced; with this it keeps them, and each item records its configuration.
+  bool allow_changed_pipeline = false;
   // When it becomes true (a signal handler sets it) the run stops cleanly, as for on_error: fail.
   const std::atomic<bool>* stop_requested = nullptr;
   // When it becomes true (a second Ctrl-C) the run does not wait for the items in flight: it writes

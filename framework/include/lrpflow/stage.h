@@ -29,6 +29,7 @@
 
 #include "lrpflow/item.h"
 #include "lrpflow/options.h"
+#include "lrpflow/output_layout.h"
 #include "lrpflow/resource.h"
 #include "lrpflow/status.h"
 
@@ -45,6 +46,10 @@ struct StageContext {
   std::filesystem::path output_dir;  // where the run writes; stages write under it only
   std::filesystem::path base_dir;    // directory of the pipeline file: relative input paths resolve here
   int threads = 1;                   // worker threads of the run
+  // Where an item's files go under output_dir (`output.layout`; pipelines default to per_item).
+  OutputLayout output_layout = OutputLayout::Flat;
+  // Name item files with this (never by hand), so that they follow the layout.
+  ItemFiles item_files() const { return {output_dir, output_layout}; }
 };
 
 // Passed to close(): lets a stage write run-level outputs and see how the run went.
