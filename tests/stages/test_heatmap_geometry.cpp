@@ -103,7 +103,9 @@ float expect_on_the_square(const fs::path& file, const cv::Mat& empty_inside, co
   double peak = 0;
   cv::Point where;
   cv::minMaxLoc(diff, nullptr, &peak, nullptr, &where);
-  if (peak > 2) EXPECT_TRUE(near_square.contains(where)) << file.filename() << ": peak at " << where;
+  if (peak > 2) {
+    EXPECT_TRUE(near_square.contains(where)) << file.filename() << ": peak at " << where;
+  }
   int stray = 0;
   for (int y = 0; y < diff.rows; ++y)
     for (int x = 0; x < diff.cols; ++x)
