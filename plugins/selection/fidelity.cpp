@@ -61,24 +61,30 @@ Status FidelityStage::process(Item& item) {
   auto full = comparison_.reference(acts.value()->logits);
   if (!full) return full.status();
 
-  auto measure = [&](const std::map<std::string, std::vector<std::int64_t>>& kept, const std::string& name) -> Status {
-    auto logits = selection::forward_keeping(*model_, *acts.value(), kept);
-    if (!logits) return logits.status();
-    auto fidelity = comparison_.compare(full.value(), logits.value());
-    if (!fidelity) return fidelity.status();
-    item.set_metric("fidelity/" + name + "/mse", fidelity.value().mse);
-    item.set_metric("fidelity/" + name + "/smape", fidelity.value().smape);
-    item.set_metric("fidelity/" + name + "/kept_class", fidelity.value().kept_class ? 1.0 : 0.0);
-    return Status::ok();
-  };
+  // Each layer's selection alone, then all of them at once: one batched restricted forward.
+  std::vector<std::map<std::string, std::vector<std::int64_t>>> variants;
+  std::vector<std::string> names;
   std::map<std::string, std::vector<std::int64_t>> all;
   std::vector<std::string> layers;
   for (const LayerSelection& layer : chosen.value()->layers) {
-    LRPFLOW_RETURN_IF_ERROR(measure({{layer.layer, layer.neurons}}, layer.layer));
+    variants.push_back({{layer.layer, layer.neurons}});
+    names.push_back(layer.layer);
     all[layer.layer] = layer.neurons;
     layers.push_back(layer.layer);
   }
-  if (!all.empty()) LRPFLOW_RETURN_IF_ERROR(measure(all, "all"));
+  if (!all.empty()) {
+    variants.push_back(all);
+    names.push_back("all");
+    auto logits = selection::forward_keeping_each(*model_, *acts.value(), sample_, variants);
+    if (!logits) return logits.status();
+    for (size_t v = 0; v < variants.size(); ++v) {
+      auto fidelity = comparison_.compare(full.value(), logits.value(), static_cast<std::int64_t>(v));
+      if (!fidelity) return fidelity.status();
+      item.set_metric("fidelity/" + names[v] + "/mse", fidelity.value().mse);
+      item.set_metric("fidelity/" + names[v] + "/smape", fidelity.value().smape);
+      item.set_metric("fidelity/" + names[v] + "/kept_class", fidelity.value().kept_class ? 1.0 : 0.0);
+    }
+  }
 
   if (!sweep_) return Status::ok();
   auto explanation = lrp::get_explanation(item);
@@ -124,7 +130,9 @@ Status FidelityStage::process(Item& item) {
 Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const selection::OutputComparison::Reference& full,
                                                                   const lrp::Activations& acts, const lrp::Explanation& e,
                                                                   const std::vector<std::string>& layers) const {
+  // Every (layer, n, k) of the sweep in one batched restricted forward.
   std::vector<SweepRow> rows;
+  std::vector<std::map<std::string, std::vector<std::int64_t>>> variants;
   for (const std::string& layer : layers) {
     auto a = selection::neuron_activations(*model_, acts, layer, sample_);
     if (!a) return a.status();
@@ -139,15 +147,21 @@ Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const selectio
       const auto layer_size = static_cast<std::int64_t>(r.value().size());
       for (std::int64_t k = 1;; k = std::min(2 * k, layer_size)) {
         const std::int64_t count = std::min<std::int64_t>(k, static_cast<std::int64_t>(kept.size()));
-        std::vector<std::int64_t> neurons(kept.begin(), kept.begin() + count);
-        auto logits = selection::forward_keeping(*model_, acts, {{layer, neurons}});
-        if (!logits) return logits.status();
-        auto fidelity = comparison_.compare(full, logits.value());
-        if (!fidelity) return fidelity.status();
-        rows.push_back({layer, k, n, fidelity.value().mse, fidelity.value().smape, fidelity.value().kept_class});
+        variants.push_back({{layer, std::vector<std::int64_t>(kept.begin(), kept.begin() + count)}});
+        rows.push_back({layer, k, n, 0, 0, false});
         if (k == layer_size) break;
       }
     }
+  }
+  if (variants.empty()) return rows;
+  auto logits = selection::forward_keeping_each(*model_, acts, sample_, variants);
+  if (!logits) return logits.status();
+  for (size_t v = 0; v < rows.size(); ++v) {
+    auto fidelity = comparison_.compare(full, logits.value(), static_cast<std::int64_t>(v));
+    if (!fidelity) return fidelity.status();
+    rows[v].mse = fidelity.value().mse;
+    rows[v].smape = fidelity.value().smape;
+    rows[v].kept_class = fidelity.value().kept_class;
   }
   return rows;
 }

@@ -96,4 +96,64 @@ Result<at::Tensor> forward_keeping(const lrp::Model& model, const lrp::Activatio
   return outputs.back();
 }
 
+Result<at::Tensor> forward_keeping_each(const lrp::Model& model, const lrp::Activations& activations, std::int64_t sample,
+                                        const std::vector<std::map<std::string, std::vector<std::int64_t>>>& variants) {
+  if (sample < 0 || sample >= activations.input.size(0)) return Status::error("sample " + std::to_string(sample) + " is not in the batch");
+  at::NoGradGuard no_grad;
+  const at::Tensor full = activations.logits.narrow(0, sample, 1);
+  // Per variant and layer a 0/1 mask along dimension 1; a variant keeping everything is the full output.
+  std::vector<std::map<int, at::Tensor>> masks(variants.size());
+  std::vector<size_t> restricted;  // variants that drop a neuron
+  for (size_t v = 0; v < variants.size(); ++v) {
+    bool drops = false;
+    for (const auto& [name, neurons] : variants[v]) {
+      const int index = model.find(name);
+      if (index < 0) return Status::error("layer '" + name + "' is not in the model");
+      const std::int64_t size = activations.outputs[static_cast<size_t>(index)].size(1);
+      at::Tensor mask = at::zeros({size}, activations.outputs[static_cast<size_t>(index)].options());
+      for (std::int64_t n : neurons) {
+        if (n < 0 || n >= size) return Status::error("neuron " + std::to_string(n) + " is not in layer '" + name + "'");
+        mask[n] = 1;
+      }
+      drops = drops || mask.sum().item<double>() < static_cast<double>(size);
+      masks[v][index] = mask;
+    }
+    if (drops) restricted.push_back(v);
+  }
+  at::Tensor result = full.expand({static_cast<std::int64_t>(variants.size()), -1}).contiguous();
+  const auto per_batch = static_cast<size_t>(activations.rows_per_batch());
+  for (size_t begin = 0; begin < restricted.size(); begin += per_batch) {
+    const size_t end = std::min(restricted.size(), begin + per_batch);
+    const auto rows = static_cast<std::int64_t>(end - begin);
+    const lrp::Activations batch = activations.repeat_sample(sample, rows);
+    // Row r's mask at each layer any variant of this batch restricts (ones where r keeps that layer whole).
+    std::map<int, at::Tensor> layer_masks;
+    for (size_t r = begin; r < end; ++r)
+      for (const auto& [index, mask] : masks[restricted[r]]) {
+        at::Tensor& m = layer_masks[index];
+        if (!m.defined()) m = at::ones({rows, mask.size(0)}, mask.options());
+        m[static_cast<std::int64_t>(r - begin)].copy_(mask);
+      }
+    const int lowest = layer_masks.begin()->first;
+    std::vector<at::Tensor> outputs(batch.outputs.begin(), batch.outputs.end());
+    for (int i = lowest; i < model.size(); ++i) {
+      if (i > lowest) {
+        std::vector<at::Tensor> inputs;
+        for (int in : model.layer(i).inputs) inputs.push_back(in == lrp::kModelInput ? batch.input : outputs[in]);
+        at::Tensor indices;
+        outputs[i] = model.run_layer(i, inputs, model.layer(i).kind == lrp::LayerKind::MaxPool2d ? &indices : nullptr);
+      }
+      auto mask = layer_masks.find(i);
+      if (mask != layer_masks.end()) {
+        std::vector<int64_t> shape(static_cast<size_t>(outputs[i].dim()), 1);
+        shape[0] = rows;
+        shape[1] = mask->second.size(1);
+        outputs[i] = outputs[i] * mask->second.reshape(shape);
+      }
+    }
+    for (size_t r = begin; r < end; ++r) result[static_cast<std::int64_t>(restricted[r])].copy_(outputs.back()[static_cast<std::int64_t>(r - begin)]);
+  }
+  return result;
+}
+
 }  // namespace lrpflow::selection
