@@ -182,6 +182,10 @@ void expect_batched_restricted_forward_matches(const Case& c) {
     several[layer] = {every.begin(), every.begin() + (size + 1) / 2};
   }
   variants.push_back(several);
+  Kept again = variants[1];  // the same neurons as an earlier variant, listed in another order and twice
+  auto& neurons = again.begin()->second;
+  neurons.insert(neurons.begin(), neurons.back());
+  variants.push_back(again);
   auto batched = selection::forward_keeping_each(*c.model, acts.value(), 1, variants);
   ASSERT_TRUE(batched) << batched.status().message();
   ASSERT_EQ(batched.value().size(0), static_cast<std::int64_t>(variants.size()));

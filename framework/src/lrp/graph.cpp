@@ -165,12 +165,13 @@ std::vector<at::Tensor> Activations::inputs_of(const Model& model, int index) co
   return result;
 }
 
-Activations Activations::repeat_sample(int64_t sample, int64_t rows) const {
+Activations Activations::repeat_sample(int64_t sample, int64_t rows, bool copy) const {
   auto repeat = [&](const at::Tensor& t) {
     if (!t.defined()) return t;
     std::vector<int64_t> sizes = t.sizes().vec();
     sizes[0] = rows;
-    return t.narrow(0, sample, 1).expand(sizes).contiguous();
+    at::Tensor view = t.narrow(0, sample, 1).expand(sizes);
+    return copy ? view.contiguous() : view;
   };
   Activations repeated;
   repeated.input = repeat(input);

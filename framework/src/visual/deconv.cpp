@@ -92,8 +92,8 @@ namespace {
 Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
                                    const std::vector<DeconvTarget>& targets, size_t begin, size_t end,
                                    const DeconvOptions& options) {
-  // Every row sees sample `sample`'s forward pass.
-  const lrp::Activations batch = activations.repeat_sample(sample, static_cast<int64_t>(end - begin));
+  // Every row sees sample `sample`'s forward pass (views: the steps only read them).
+  const lrp::Activations batch = activations.repeat_sample(sample, static_cast<int64_t>(end - begin), /*copy=*/false);
   // The start of each row at its chosen layer; rows chosen elsewhere are zero there and stay zero
   // above their own layer (every step maps zero to zero), so one walk serves all layers.
   std::vector<at::Tensor> signal_at(static_cast<size_t>(model.size()));
