@@ -19,14 +19,5 @@ for mode in each batch; do
     --set stages.load.options.count="$COUNT" --set output.report=false
   end=$(date +%s.%N)
   echo "== LRPFLOW_SYNC=$mode ($( [ $mode = each ] && echo 'fsync per file' || echo 'one flush per checkpoint')), $COUNT items, $(python3 -c "print(f'{$end - $start:.1f}')") s wall"
-  python3 - "$OUT/$mode/manifest.json" <<'EOF'
-import json, sys
-stages = json.load(open(sys.argv[1]))["stages"]
-by_id = {s["id"]: s for s in stages}
-print(f"{'stage':<14}{'items':>7}{'mean ms':>10}{'p95 ms':>10}")
-for s in stages:
-    print(f"{s['id']:<14}{s['count']:>7}{s['mean_ms']:>10.1f}{s['p95_ms']:>10.1f}")
-lrp = by_id["lrp"]["mean_ms"]
-print("relative to lrp: " + ", ".join(f"{k} {by_id[k]['mean_ms'] / lrp:.2f}x" for k in ("heatmap", "deconv", "fidelity")))
-EOF
+  python3 tools/stage_table.py "$OUT/$mode/manifest.json"
 done

@@ -65,29 +65,27 @@ Status CriticalPathsStage::process(Item& item) {
   }
 
   // Relevance each lower neuron receives from one upper neuron alone: start at the upper layer with
-  // only that neuron's relevance, and stop as soon as the lower layer's output relevance is known.
+  // only that neuron's relevance, and stop as soon as the lower layer's output relevance is known;
+  // all upper neurons of a layer in one batched pass (row j is upper neuron j).
   at::NoGradGuard no_grad;
-  auto conditional = [&](const std::string& at_layer, std::int64_t neuron, const std::string& read_layer) -> Result<lrp::Explanation> {
-    auto only = lrp::single_neuron_relevance(full, at_layer, neuron);
-    if (!only) return only.status();
+  auto conditional = [&](const selection::GraphLayer& at_layer, const std::string& read_layer) -> Result<lrp::Explanation> {
+    std::vector<lrp::NeuronCondition> conditions;
+    for (std::int64_t neuron : at_layer.neurons) conditions.push_back({at_layer.name, neuron});
     lrp::ExplainOptions options;
-    options.resume_at = at_layer;
-    options.resume_relevance = only.value();
     if (!read_layer.empty()) {
       options.keep_output_relevance = {read_layer};
       options.stop_at = read_layer;
     }
-    options.diagnostics = false;
-    return engine_->propagate(acts, full.start_relevance, options);
+    return lrp::propagate_conditions(*engine_, acts, full, sample_, conditions, options);
   };
   for (int l = 0; l + 1 < static_cast<int>(graph.layers.size()); ++l) {
     const selection::GraphLayer& lower = graph.layers[l];
     const selection::GraphLayer& upper = graph.layers[l + 1];
+    auto e = conditional(upper, lower.name);
+    if (!e) return e.status();
+    const at::Tensor& at_lower = e.value().layer_output_relevance.at(lower.name);
     for (size_t j = 0; j < upper.neurons.size(); ++j) {
-      auto e = conditional(upper.name, upper.neurons[j], lower.name);
-      if (!e) return e.status();
-      const std::vector<double> received =
-          selection::sum_per_neuron(e.value().layer_output_relevance.at(lower.name), sample_);
+      const std::vector<double> received = selection::sum_per_neuron(at_lower, static_cast<std::int64_t>(j));
       for (size_t i = 0; i < lower.neurons.size(); ++i) {
         const double r = received[static_cast<size_t>(lower.neurons[i])];
         graph.edges.push_back({l, static_cast<int>(i), static_cast<int>(j), r, upper.relevance[j] != 0 ? r / upper.relevance[j] : 0.0});
@@ -100,11 +98,10 @@ Status CriticalPathsStage::process(Item& item) {
     graph.edges.push_back({top, static_cast<int>(j), 0, r, graph.target_relevance != 0 ? r / graph.target_relevance : 0.0});
   }
   if (input_edges_) {
-    for (std::int64_t neuron : graph.layers[0].neurons) {
-      auto e = conditional(graph.layers[0].name, neuron, "");
-      if (!e) return e.status();
-      graph.input_relevance.push_back(e.value().input_relevance[sample_].sum().item<double>());
-    }
+    auto e = conditional(graph.layers[0], "");
+    if (!e) return e.status();
+    for (size_t j = 0; j < graph.layers[0].neurons.size(); ++j)
+      graph.input_relevance.push_back(e.value().input_relevance[static_cast<std::int64_t>(j)].sum().item<double>());
   }
   LRPFLOW_RETURN_IF_ERROR(selection::find_critical_paths(graph, paths_, combine_));
 

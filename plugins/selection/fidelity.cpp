@@ -61,34 +61,50 @@ Status FidelityStage::process(Item& item) {
   auto full = comparison_.reference(acts.value()->logits);
   if (!full) return full.status();
 
-  auto measure = [&](const std::map<std::string, std::vector<std::int64_t>>& kept, const std::string& name) -> Status {
-    auto logits = selection::forward_keeping(*model_, *acts.value(), kept);
-    if (!logits) return logits.status();
-    auto fidelity = comparison_.compare(full.value(), logits.value());
-    if (!fidelity) return fidelity.status();
-    item.set_metric("fidelity/" + name + "/mse", fidelity.value().mse);
-    item.set_metric("fidelity/" + name + "/smape", fidelity.value().smape);
-    item.set_metric("fidelity/" + name + "/kept_class", fidelity.value().kept_class ? 1.0 : 0.0);
-    return Status::ok();
-  };
+  // Each layer's selection alone, all of them at once, and the sweep's restrictions: one batched
+  // restricted forward (a restriction listed twice is computed once).
+  std::vector<std::map<std::string, std::vector<std::int64_t>>> variants;
+  std::vector<std::string> names;
   std::map<std::string, std::vector<std::int64_t>> all;
   std::vector<std::string> layers;
   for (const LayerSelection& layer : chosen.value()->layers) {
-    LRPFLOW_RETURN_IF_ERROR(measure({{layer.layer, layer.neurons}}, layer.layer));
+    variants.push_back({{layer.layer, layer.neurons}});
+    names.push_back(layer.layer);
     all[layer.layer] = layer.neurons;
     layers.push_back(layer.layer);
   }
-  if (!all.empty()) LRPFLOW_RETURN_IF_ERROR(measure(all, "all"));
-
+  if (!all.empty()) {
+    variants.push_back(all);
+    names.push_back("all");
+  }
+  std::vector<SweepRow> rows;
+  if (sweep_) {
+    auto explanation = lrp::get_explanation(item);
+    if (!explanation) return explanation.status();
+    LRPFLOW_RETURN_IF_ERROR(sweep(*acts.value(), *explanation.value(), layers, rows, variants));
+  }
+  if (variants.empty()) return Status::ok();
+  auto logits = selection::forward_keeping_each(*model_, *acts.value(), sample_, variants);
+  if (!logits) return logits.status();
+  for (size_t v = 0; v < variants.size(); ++v) {
+    auto fidelity = comparison_.compare(full.value(), logits.value(), static_cast<std::int64_t>(v));
+    if (!fidelity) return fidelity.status();
+    if (v < names.size()) {
+      item.set_metric("fidelity/" + names[v] + "/mse", fidelity.value().mse);
+      item.set_metric("fidelity/" + names[v] + "/smape", fidelity.value().smape);
+      item.set_metric("fidelity/" + names[v] + "/kept_class", fidelity.value().kept_class ? 1.0 : 0.0);
+    } else {
+      SweepRow& row = rows[v - names.size()];
+      row.mse = fidelity.value().mse;
+      row.smape = fidelity.value().smape;
+      row.kept_class = fidelity.value().kept_class;
+    }
+  }
   if (!sweep_) return Status::ok();
-  auto explanation = lrp::get_explanation(item);
-  if (!explanation) return explanation.status();
-  auto rows = sweep(full.value(), *acts.value(), *explanation.value(), layers);
-  if (!rows) return rows.status();
 
   std::vector<std::vector<std::string>> table;
   std::map<std::string, std::int64_t> optimal_k;
-  for (const SweepRow& r : rows.value()) {
+  for (const SweepRow& r : rows) {
     table.push_back({r.layer, "getoptimizer", std::to_string(r.k), fmt::format("{:g}", r.n), fmt::format("{:.9g}", r.mse),
                      fmt::format("{:.9g}", r.smape), r.kept_class ? "1" : "0"});
     if (r.smape < smape_target_ && (optimal_k.count(r.layer) == 0 || r.k < optimal_k[r.layer])) optimal_k[r.layer] = r.k;
@@ -100,7 +116,7 @@ Status FidelityStage::process(Item& item) {
   item.add_output("fidelity_csv", csv_file);
 
   std::map<std::string, Series> mse, smape;
-  for (const SweepRow& r : rows.value()) {
+  for (const SweepRow& r : rows) {
     if (r.n != ns_.front()) continue;  // one line per layer: the first threshold factor
     mse[r.layer].name = smape[r.layer].name = r.layer;
     mse[r.layer].x.push_back(static_cast<double>(r.k));
@@ -117,14 +133,13 @@ Status FidelityStage::process(Item& item) {
   item.add_output("fidelity_plot", plot_file);
 
   std::lock_guard<std::mutex> lock(run_mutex_);
-  run_rows_.insert(run_rows_.end(), rows.value().begin(), rows.value().end());
+  run_rows_.insert(run_rows_.end(), rows.begin(), rows.end());
   return Status::ok();
 }
 
-Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const selection::OutputComparison::Reference& full,
-                                                                  const lrp::Activations& acts, const lrp::Explanation& e,
-                                                                  const std::vector<std::string>& layers) const {
-  std::vector<SweepRow> rows;
+Status FidelityStage::sweep(const lrp::Activations& acts, const lrp::Explanation& e, const std::vector<std::string>& layers,
+                            std::vector<SweepRow>& rows,
+                            std::vector<std::map<std::string, std::vector<std::int64_t>>>& variants) const {
   for (const std::string& layer : layers) {
     auto a = selection::neuron_activations(*model_, acts, layer, sample_);
     if (!a) return a.status();
@@ -139,17 +154,13 @@ Result<std::vector<FidelityStage::SweepRow>> FidelityStage::sweep(const selectio
       const auto layer_size = static_cast<std::int64_t>(r.value().size());
       for (std::int64_t k = 1;; k = std::min(2 * k, layer_size)) {
         const std::int64_t count = std::min<std::int64_t>(k, static_cast<std::int64_t>(kept.size()));
-        std::vector<std::int64_t> neurons(kept.begin(), kept.begin() + count);
-        auto logits = selection::forward_keeping(*model_, acts, {{layer, neurons}});
-        if (!logits) return logits.status();
-        auto fidelity = comparison_.compare(full, logits.value());
-        if (!fidelity) return fidelity.status();
-        rows.push_back({layer, k, n, fidelity.value().mse, fidelity.value().smape, fidelity.value().kept_class});
+        variants.push_back({{layer, std::vector<std::int64_t>(kept.begin(), kept.begin() + count)}});
+        rows.push_back({layer, k, n, 0, 0, false});
         if (k == layer_size) break;
       }
     }
   }
-  return rows;
+  return Status::ok();
 }
 
 Status FidelityStage::close(const CloseContext& ctx) {

@@ -46,7 +46,7 @@ StageTypeInfo critical_paths_type() {
   auto info = make_stage_type<CriticalPathsStage>(
       "critical_paths", "graph of the selected neurons linked by conditional relevance, with the k strongest paths "
       "(one partial LRP pass per selected neuron of every chosen layer above the lowest, and with input_edges one "
-      "pass to the input per neuron of the lowest)",
+      "pass to the input per neuron of the lowest; each layer's passes run as one batch)",
       {
           {"rules", OptionType::String, std::string("rules"), "name of the ruleset resource (conditional relevance)"},
           {"paths", OptionType::Int, std::int64_t{5}, "how many strongest paths to find"},
@@ -55,7 +55,7 @@ StageTypeInfo critical_paths_type() {
           {"svg", OptionType::Bool, true, "also draw <id>.graph.svg with Graphviz"},
           {"input_edges", OptionType::Bool, true,
            "link the lowest layer's neurons to the input node. COST: one LRP pass from the lowest chosen layer down to "
-           "the input per selected neuron of it; measured per item on VGG16: +18 s against 5.7 s for lrp "
+           "the input per selected neuron of it, as one batch; measured per item on VGG16 (before batching): +18 s against 5.7 s for lrp "
            "(docs/selection.md#what-the-per-neuron-options-cost)"},
           {"labels_file", OptionType::String, std::string(""), "class names (one per line or YAML `classes:`)"},
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},

@@ -104,8 +104,9 @@ class FidelityStage : public Stage {
     double smape;
     bool kept_class;
   };
-  Result<std::vector<SweepRow>> sweep(const selection::OutputComparison::Reference& full, const lrp::Activations& acts,
-                                      const lrp::Explanation& e, const std::vector<std::string>& layers) const;
+  // The sweep's rows (fidelity not yet filled in) and, appended to `variants`, the restriction of each.
+  Status sweep(const lrp::Activations& acts, const lrp::Explanation& e, const std::vector<std::string>& layers,
+               std::vector<SweepRow>& rows, std::vector<std::map<std::string, std::vector<std::int64_t>>>& variants) const;
 
   std::shared_ptr<const lrp::Model> model_;
   ItemFiles files_;

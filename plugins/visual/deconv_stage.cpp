@@ -33,22 +33,25 @@ Status DeconvStage::process(Item& item) {
   if (!acts) return acts.status();
   auto chosen = item.get<Selection>("selection");
   if (!chosen) return chosen.status();
-  std::vector<cv::Mat> tiles;
-  at::NoGradGuard no_grad;
+  // All top neurons of all layers in one batched walk down.
+  std::vector<visual::DeconvTarget> targets;
   for (const LayerSelection& layer : chosen.value()->layers) {
     const std::int64_t count = std::min<std::int64_t>(top_k_, static_cast<std::int64_t>(layer.neurons.size()));
-    for (std::int64_t i = 0; i < count; ++i) {
-      const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
-      auto reconstruction = visual::deconvolve(*model_, *acts.value(), sample_, layer.layer, neuron, options_);
-      if (!reconstruction) return reconstruction.status();
-      auto image = visual::reconstruction_to_image(reconstruction.value());
-      if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", layer.layer, neuron));
-      const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
-      const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", layer.layer, neuron));
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), shown));
-      item.add_output("deconv", file);
-      tiles.push_back(shown);
-    }
+    for (std::int64_t i = 0; i < count; ++i) targets.push_back({layer.layer, layer.neurons[static_cast<size_t>(i)]});
+  }
+  std::vector<cv::Mat> tiles;
+  if (targets.empty()) return Status::ok();
+  auto reconstructions = visual::deconvolve_each(*model_, *acts.value(), sample_, targets, options_);
+  if (!reconstructions) return reconstructions.status();
+  for (size_t k = 0; k < targets.size(); ++k) {
+    const visual::DeconvTarget& target = targets[k];
+    auto image = visual::reconstruction_to_image(reconstructions.value()[static_cast<std::int64_t>(k)]);
+    if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", target.layer, target.neuron));
+    const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
+    const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", target.layer, target.neuron));
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), shown));
+    item.add_output("deconv", file);
+    tiles.push_back(shown);
   }
   if (!tiles.empty()) {
     auto grid = visual::make_grid(tiles, static_cast<int>(top_k_), 2);

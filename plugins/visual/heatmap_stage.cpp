@@ -152,25 +152,22 @@ Status HeatmapStage::neuron_heatmaps(Item& item) const {
   if (!inputs) return inputs.status();
   const lrp::Explanation& full = *inputs.value().explanation;
   at::NoGradGuard no_grad;
+  // Every chosen neuron's relevance alone, from its layer down (the layers above are not run
+  // again), all in one batched pass: row c is condition c's map.
+  std::vector<lrp::NeuronCondition> conditions;
   for (const LayerSelection& layer : inputs.value().selection->layers) {
     const std::int64_t count = std::min<std::int64_t>(max_neurons_, static_cast<std::int64_t>(layer.neurons.size()));
-    for (std::int64_t i = 0; i < count; ++i) {
-      const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
-      // Only this neuron's relevance, from its layer down: the layers above are not run again.
-      auto only = lrp::single_neuron_relevance(full, layer.layer, neuron);
-      if (!only) return only.status();
-      lrp::ExplainOptions options;
-      options.resume_at = layer.layer;
-      options.resume_relevance = only.value();
-      options.diagnostics = false;
-      auto conditional = engine_->propagate(*inputs.value().activations, full.start_relevance, options);
-      if (!conditional) return conditional.status();
-      auto map = visual::reduce_channels(conditional.value().input_relevance[0], reduction_);
-      if (!map) return map.status();
-      auto file = draw(item, map.value(), fmt::format("neuron.{}.{}", layer.layer, neuron), false);
-      if (!file) return file.status();
-      item.add_output("neuron_heatmap", file.value());
-    }
+    for (std::int64_t i = 0; i < count; ++i) conditions.push_back({layer.layer, layer.neurons[static_cast<size_t>(i)]});
+  }
+  if (conditions.empty()) return Status::ok();
+  auto conditional = lrp::propagate_conditions(*engine_, *inputs.value().activations, full, 0, conditions);
+  if (!conditional) return conditional.status();
+  for (size_t c = 0; c < conditions.size(); ++c) {
+    auto map = visual::reduce_channels(conditional.value().input_relevance[static_cast<std::int64_t>(c)], reduction_);
+    if (!map) return map.status();
+    auto file = draw(item, map.value(), fmt::format("neuron.{}.{}", conditions[c].layer, conditions[c].neuron), false);
+    if (!file) return file.status();
+    item.add_output("neuron_heatmap", file.value());
   }
   return Status::ok();
 }

@@ -26,8 +26,8 @@ StageTypeInfo heatmap_type() {
           {"activations", OptionType::Bool, false, "activation heatmaps of the selected neurons (needs a selector before)"},
           {"neurons", OptionType::Bool, false,
            "conditional relevance heatmaps of the selected neurons (needs a selector). COST: one LRP pass from the "
-           "neuron's layer down to the input per drawn neuron (max_neurons per selected layer); measured per item: "
-           "quickstart +475 ms against 63 ms for lrp, VGG16 +86 s against 5.7 s (docs/selection.md#what-the-per-neuron-options-cost)"},
+           "neuron's layer down to the input per drawn neuron (max_neurons per selected layer), run as one batch (split "
+           "on large models); VGG16: about one whole LRP pass per neuron (docs/selection.md#what-the-per-neuron-options-cost)"},
           {"max_neurons", OptionType::Int, std::int64_t{4}, "per layer, at most this many neurons get heatmaps"},
           {"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"},
           {"rules", OptionType::String, std::string("rules"), "ruleset resource (neuron heatmaps)"},

@@ -95,13 +95,20 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
   const int n = m.size();
   std::vector<at::Tensor> relevance(n);
   int first = n - 1;
-  if (!options.resume_at.empty()) {
-    first = m.find(options.resume_at);
-    if (first < 0) return check_names(m, {options.resume_at}, "resume_at");
-    if (!options.resume_relevance.defined() || options.resume_relevance.sizes() != acts.outputs[first].sizes())
-      return Status::error("resume_at '" + options.resume_at + "': the relevance must have the layer's output shape " +
-                           shape_string(acts.outputs[first].sizes()));
-    relevance[first] = options.resume_relevance;
+  std::vector<ExplainOptions::ResumePoint> resumes = options.resume_points;
+  if (!options.resume_at.empty()) resumes.insert(resumes.begin(), {options.resume_at, options.resume_relevance});
+  if (!resumes.empty()) {
+    first = -1;
+    for (const auto& resume : resumes) {
+      const int at_layer = m.find(resume.layer);
+      if (at_layer < 0) return check_names(m, {resume.layer}, "resume_at");
+      if (!resume.relevance.defined() || resume.relevance.sizes() != acts.outputs[at_layer].sizes())
+        return Status::error("resume_at '" + resume.layer + "': the relevance must have the layer's output shape " +
+                             shape_string(acts.outputs[at_layer].sizes()));
+      at::Tensor& slot = relevance[at_layer];
+      slot = slot.defined() ? slot + resume.relevance : resume.relevance;
+      first = std::max(first, at_layer);
+    }
   } else {
     relevance[n - 1] = start;
   }
@@ -109,7 +116,7 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
   if (!options.stop_at.empty()) {
     last = m.find(options.stop_at);
     if (last < 0) return check_names(m, {options.stop_at}, "stop_at");
-    if (last > first) return Status::error("stop_at '" + options.stop_at + "' lies above resume_at '" + options.resume_at + "'");
+    if (last > first) return Status::error("stop_at '" + options.stop_at + "' lies above resume_at '" + m.layer(first).name + "'");
   }
   at::Tensor input_relevance;
 
@@ -204,6 +211,71 @@ Result<at::Tensor> single_neuron_relevance(const Explanation& explanation, const
   at::Tensor only = at::zeros_like(kept->second);
   only.select(1, neuron).copy_(kept->second.select(1, neuron));
   return only;
+}
+
+Result<Explanation> propagate_conditions(const Engine& engine, const Activations& activations, const Explanation& full,
+                                         std::int64_t sample, const std::vector<NeuronCondition>& conditions,
+                                         ExplainOptions options) {
+  c10::InferenceMode inference;
+  const Model& m = engine.model();
+  if (!activations.input.defined() || sample < 0 || sample >= activations.input.size(0))
+    return Status::error("sample " + std::to_string(sample) + " is outside the batch");
+  if (conditions.empty()) return Status::error("no neuron to propagate the relevance of");
+  const int stop = options.stop_at.empty() ? -1 : m.find(options.stop_at);
+  for (const auto& condition : conditions) {
+    const int at_layer = m.find(condition.layer);
+    if (at_layer < 0) return check_names(m, {condition.layer}, "conditional relevance");
+    if (at_layer <= stop)
+      return Status::error("stop_at '" + options.stop_at + "' does not lie below layer '" + condition.layer + "'");
+  }
+  options.masks.clear();
+  options.resume_at.clear();
+  options.resume_relevance = at::Tensor();
+  options.diagnostics = false;
+
+  const std::int64_t per_pass = activations.rows_per_batch();
+
+  std::vector<Explanation> parts;
+  for (size_t begin = 0; begin < conditions.size(); begin += static_cast<size_t>(per_pass)) {
+    const size_t end = std::min(conditions.size(), begin + static_cast<size_t>(per_pass));
+    const auto rows = static_cast<std::int64_t>(end - begin);
+    // Every row sees the same forward pass: sample `sample`'s.
+    const Activations batch = activations.repeat_sample(sample, rows);
+    // One start per layer, zero in the rows of the other layers' conditions.
+    std::map<std::string, at::Tensor> starts;
+    for (size_t c = begin; c < end; ++c) {
+      const NeuronCondition& condition = conditions[c];
+      auto only = single_neuron_relevance(full, condition.layer, condition.neuron);
+      if (!only) return only.status();
+      at::Tensor& start = starts[condition.layer];
+      if (!start.defined()) start = at::zeros_like(batch.outputs[static_cast<size_t>(m.find(condition.layer))]);
+      start[static_cast<std::int64_t>(c - begin)].copy_(only.value()[sample]);
+    }
+    ExplainOptions pass = options;
+    for (auto& [layer, start] : starts) pass.resume_points.push_back({layer, start});
+    auto part = engine.propagate(batch, full.start_relevance.narrow(0, sample, 1).expand({rows, -1}).contiguous(), pass);
+    if (!part) return part.status();
+    parts.push_back(std::move(part.value()));
+  }
+  if (parts.size() == 1) return std::move(parts[0]);
+  auto cat = [](std::vector<at::Tensor> pieces) { return pieces[0].defined() ? at::cat(pieces, 0) : at::Tensor(); };
+  Explanation joined;
+  std::vector<at::Tensor> logits, starts, inputs;
+  for (const auto& part : parts) {
+    logits.push_back(part.logits);
+    starts.push_back(part.start_relevance);
+    inputs.push_back(part.input_relevance);
+  }
+  joined.logits = cat(logits);
+  joined.start_relevance = cat(starts);
+  joined.input_relevance = cat(inputs);
+  for (auto kept : {&Explanation::layer_input_relevance, &Explanation::layer_output_relevance})
+    for (const auto& entry : parts[0].*kept) {
+      std::vector<at::Tensor> pieces;
+      for (const auto& part : parts) pieces.push_back((part.*kept).at(entry.first));
+      (joined.*kept)[entry.first] = cat(pieces);
+    }
+  return joined;
 }
 
 Result<GradientResult> gradient(const Model& model, const at::Tensor& input, const at::Tensor& start,

@@ -165,6 +165,30 @@ std::vector<at::Tensor> Activations::inputs_of(const Model& model, int index) co
   return result;
 }
 
+Activations Activations::repeat_sample(int64_t sample, int64_t rows, bool copy) const {
+  auto repeat = [&](const at::Tensor& t) {
+    if (!t.defined()) return t;
+    std::vector<int64_t> sizes = t.sizes().vec();
+    sizes[0] = rows;
+    at::Tensor view = t.narrow(0, sample, 1).expand(sizes);
+    return copy ? view.contiguous() : view;
+  };
+  Activations repeated;
+  repeated.input = repeat(input);
+  for (const auto& out : outputs) repeated.outputs.push_back(repeat(out));
+  for (const auto& idx : pool_indices) repeated.pool_indices.push_back(repeat(idx));
+  repeated.logits = repeat(logits);
+  return repeated;
+}
+
+int64_t Activations::rows_per_batch() const {
+  constexpr int64_t kBudget = int64_t{256} << 20;
+  int64_t bytes = input.defined() ? input.numel() / std::max<int64_t>(1, input.size(0)) * input.element_size() : 0;
+  for (const auto& out : outputs)
+    if (out.defined() && out.dim() > 0) bytes += out.numel() / std::max<int64_t>(1, out.size(0)) * out.element_size();
+  return std::max<int64_t>(1, kBudget / std::max<int64_t>(1, bytes));
+}
+
 Result<std::shared_ptr<Model>> Model::create(std::vector<Layer> layers, std::vector<int64_t> input_shape,
                                              std::string source) {
   if (layers.empty()) return Status::error(source + ": the model has no layers");

@@ -35,10 +35,11 @@ Result<OutputComparison> OutputComparison::from_options(const Options& options, 
   return comparison;
 }
 
-Result<std::vector<double>> OutputComparison::row(const at::Tensor& logits, bool softmax) const {
+Result<std::vector<double>> OutputComparison::row(const at::Tensor& logits, bool softmax, std::int64_t index) const {
   if (logits.dim() != 2) return Status::error("the model's output is not [N, classes]");
-  if (sample_ >= logits.size(0)) return Status::error("sample " + std::to_string(sample_) + " is not in the batch");
-  at::Tensor values = logits[sample_];
+  if (index < 0) index = sample_;
+  if (index >= logits.size(0)) return Status::error("sample " + std::to_string(index) + " is not in the batch");
+  at::Tensor values = logits[index];
   if (softmax) values = at::softmax(values, 0);
   values = values.to(at::kDouble).contiguous();
   return std::vector<double>(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
@@ -61,8 +62,9 @@ Result<OutputComparison::Reference> OutputComparison::reference(const at::Tensor
   return full;
 }
 
-Result<OutputFidelity> OutputComparison::compare(const Reference& full, const at::Tensor& restricted_logits) const {
-  auto restricted = row(restricted_logits, on_probabilities_);
+Result<OutputFidelity> OutputComparison::compare(const Reference& full, const at::Tensor& restricted_logits,
+                                                 std::int64_t restricted_row) const {
+  auto restricted = row(restricted_logits, on_probabilities_, restricted_row);
   if (!restricted) return restricted.status();
   const std::vector<double>& values = restricted.value();
   if (values.size() != full.values.size()) return Status::error("the restricted output has another number of classes");

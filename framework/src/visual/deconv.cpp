@@ -81,48 +81,61 @@ Result<std::vector<at::Tensor>> step_down(const Layer& layer, const at::Tensor& 
 
 Result<at::Tensor> deconvolve(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
                               const std::string& layer_name, int64_t neuron, const DeconvOptions& options) {
-  const int chosen = model.find(layer_name);
-  if (chosen < 0) return Status::error("layer '" + layer_name + "' is not in the model");
-  const Layer& chosen_layer = model.layer(chosen);
-  if (!lrp::is_parametric(chosen_layer.kind))
-    return Status::error("layer '" + layer_name + "' is a " + lrp::layer_kind_name(chosen_layer.kind) +
-                         "; deconvolution starts at a Conv2d or Linear layer");
-  const int64_t batch = activations.input.size(0);
-  if (sample < 0 || sample >= batch)
-    return Status::error("sample " + std::to_string(sample) + " is outside the batch of " + std::to_string(batch));
+  auto one = deconvolve_each(model, activations, sample, {{layer_name, neuron}}, options);
+  if (!one) return one.status();
+  return one.value().squeeze(0);
+}
 
-  at::NoGradGuard no_grad;
-  auto slice = [&](const at::Tensor& t) { return t.defined() ? t.narrow(0, sample, 1) : t; };
-  const int relu = relu_after(model, chosen);
-  const at::Tensor feature = slice(activations.outputs[static_cast<size_t>(relu >= 0 ? relu : chosen)]);
-  const int64_t neurons = feature.size(1);
-  if (neuron < 0 || neuron >= neurons)
-    return Status::error("neuron " + std::to_string(neuron) + " is outside layer '" + layer_name + "' (" +
-                         std::to_string(neurons) + " neurons)");
+namespace {
 
-  // Keep the chosen neuron only (optionally only its strongest position).
-  at::Tensor kept = at::zeros_like(feature);
-  at::Tensor channel = feature.select(1, neuron);
-  if (options.strongest_position_only) {
-    at::Tensor flat = channel.reshape({-1});
-    const int64_t where = flat.argmax().item<int64_t>();
-    at::Tensor only = at::zeros_like(flat);
-    only[where] = flat[where];
-    channel = only.reshape(channel.sizes());
-  }
-  kept.select(1, neuron).copy_(channel);
-
+// One batched walk for targets[begin, end): row k - begin is targets[k].
+Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
+                                   const std::vector<DeconvTarget>& targets, size_t begin, size_t end,
+                                   const DeconvOptions& options) {
+  // Every row sees sample `sample`'s forward pass (views: the steps only read them).
+  const lrp::Activations batch = activations.repeat_sample(sample, static_cast<int64_t>(end - begin), /*copy=*/false);
+  // The start of each row at its chosen layer; rows chosen elsewhere are zero there and stay zero
+  // above their own layer (every step maps zero to zero), so one walk serves all layers.
   std::vector<at::Tensor> signal_at(static_cast<size_t>(model.size()));
-  signal_at[static_cast<size_t>(chosen)] = kept;
+  int top = -1;
+  for (size_t k = begin; k < end; ++k) {
+    const std::string& layer_name = targets[k].layer;
+    const int64_t neuron = targets[k].neuron;
+    const int chosen = model.find(layer_name);
+    if (chosen < 0) return Status::error("layer '" + layer_name + "' is not in the model");
+    const Layer& chosen_layer = model.layer(chosen);
+    if (!lrp::is_parametric(chosen_layer.kind))
+      return Status::error("layer '" + layer_name + "' is a " + lrp::layer_kind_name(chosen_layer.kind) +
+                           "; deconvolution starts at a Conv2d or Linear layer");
+    const int relu = relu_after(model, chosen);
+    const at::Tensor& feature = batch.outputs[static_cast<size_t>(relu >= 0 ? relu : chosen)];
+    const int64_t neurons = feature.size(1);
+    if (neuron < 0 || neuron >= neurons)
+      return Status::error("neuron " + std::to_string(neuron) + " is outside layer '" + layer_name + "' (" +
+                           std::to_string(neurons) + " neurons)");
+    // Keep the chosen neuron only (optionally only its strongest position).
+    const auto row = static_cast<int64_t>(k - begin);
+    at::Tensor channel = feature[row].select(0, neuron);
+    if (options.strongest_position_only) {
+      at::Tensor flat = channel.reshape({-1});
+      const int64_t where = flat.argmax().item<int64_t>();
+      at::Tensor only = at::zeros_like(flat);
+      only[where] = flat[where];
+      channel = only.reshape(channel.sizes());
+    }
+    at::Tensor& start = signal_at[static_cast<size_t>(chosen)];
+    if (!start.defined()) start = at::zeros_like(feature);
+    start[row].select(0, neuron).copy_(channel);
+    top = std::max(top, chosen);
+  }
+
   at::Tensor at_input;
-  for (int i = chosen; i >= 0; --i) {
+  for (int i = top; i >= 0; --i) {
     const at::Tensor& signal = signal_at[static_cast<size_t>(i)];
     if (!signal.defined()) continue;
     const Layer& layer = model.layer(i);
-    std::vector<at::Tensor> inputs = activations.inputs_of(model, i);
-    for (auto& in : inputs) in = slice(in);
-    auto down = step_down(layer, signal, inputs, slice(activations.outputs[static_cast<size_t>(i)]),
-                          slice(activations.pool_indices[static_cast<size_t>(i)]), options.guided);
+    auto down = step_down(layer, signal, batch.inputs_of(model, i), batch.outputs[static_cast<size_t>(i)],
+                          batch.pool_indices[static_cast<size_t>(i)], options.guided);
     if (!down) return down.status().with_context("layer '" + layer.name + "'");
     for (size_t k = 0; k < layer.inputs.size(); ++k) {
       const int from = layer.inputs[k];
@@ -131,8 +144,27 @@ Result<at::Tensor> deconvolve(const lrp::Model& model, const lrp::Activations& a
     }
     signal_at[static_cast<size_t>(i)] = at::Tensor();  // free memory as we go down
   }
-  if (!at_input.defined()) return Status::error("layer '" + layer_name + "' is not connected to the model input");
-  return at_input.squeeze(0);
+  if (!at_input.defined()) return Status::error("layer '" + targets[begin].layer + "' is not connected to the model input");
+  return at_input;
+}
+
+}  // namespace
+
+Result<at::Tensor> deconvolve_each(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
+                                   const std::vector<DeconvTarget>& targets, const DeconvOptions& options) {
+  if (targets.empty()) return Status::error("no neuron to reconstruct");
+  const int64_t batch = activations.input.size(0);
+  if (sample < 0 || sample >= batch)
+    return Status::error("sample " + std::to_string(sample) + " is outside the batch of " + std::to_string(batch));
+  at::NoGradGuard no_grad;
+  const auto per_batch = static_cast<size_t>(activations.rows_per_batch());
+  std::vector<at::Tensor> parts;
+  for (size_t begin = 0; begin < targets.size(); begin += per_batch) {
+    auto part = deconvolve_rows(model, activations, sample, targets, begin, std::min(targets.size(), begin + per_batch), options);
+    if (!part) return part.status();
+    parts.push_back(part.value());
+  }
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
 }
 
 Result<cv::Mat> reconstruction_to_image(const at::Tensor& reconstruction) {

@@ -49,6 +49,14 @@ struct ExplainOptions {
   // alone" requires.
   std::string resume_at;
   at::Tensor resume_relevance;
+  // More starts like resume_at, each added to its layer's output relevance before that layer is
+  // visited (same batch as the activations). With one start per batch row and the other rows zero
+  // there, a batch of conditional passes from different layers runs as one (propagate_conditions).
+  struct ResumePoint {
+    std::string layer;
+    at::Tensor relevance;
+  };
+  std::vector<ResumePoint> resume_points;
   // Stop once this layer's output relevance is known: neither its rule nor any layer below runs,
   // and input_relevance stays undefined. For reading one layer's conditional relevance cheaply.
   std::string stop_at;
@@ -78,6 +86,23 @@ struct Explanation {
 // The relevance kept at `layer`'s output with every neuron but `neuron` set to zero: the start of a
 // conditional pass (ExplainOptions::resume_at). An error when the layer's relevance was not kept.
 Result<at::Tensor> single_neuron_relevance(const Explanation& explanation, const std::string& layer, std::int64_t neuron);
+
+class Engine;
+
+// One neuron of one layer whose relevance alone is propagated down (a condition).
+struct NeuronCondition {
+  std::string layer;
+  std::int64_t neuron = 0;
+};
+
+// Conditional relevance of many neurons of sample `sample` in batched passes: row c of the result's
+// input_relevance and kept layer relevances is what `propagate` resuming at conditions[c].layer with
+// single_neuron_relevance(full, layer, neuron) computes for that sample. `options` may ask to keep
+// layers and to stop early (stop_at below every condition's layer); its masks, resume fields and
+// diagnostics are ignored. The batch is split so that one pass holds at most ~256 MB of activations.
+Result<Explanation> propagate_conditions(const Engine& engine, const Activations& activations, const Explanation& full,
+                                         std::int64_t sample, const std::vector<NeuronCondition>& conditions,
+                                         ExplainOptions options = {});
 
 class Engine {
  public:

@@ -93,6 +93,13 @@ struct Activations {
   at::Tensor logits;                     // output of the last layer
   // The tensors layer `index` read, in the order of Layer::inputs.
   std::vector<at::Tensor> inputs_of(const class Model& model, int index) const;
+  // Sample `sample` of this pass repeated `rows` times: for running several variants of one
+  // sample's backward walk or restricted forward as one batch. Copies, or with `copy` false views
+  // with stride 0 along the batch (no memory, for code whose ops accept any strides).
+  Activations repeat_sample(int64_t sample, int64_t rows, bool copy = true) const;
+  // How many such rows fit one batch (at least 1): about 256 MB of repeated tensors, which bounds
+  // the batched passes' memory on large models while small ones run every variant at once.
+  int64_t rows_per_batch() const;
 };
 
 class Model : public Resource {

@@ -44,5 +44,11 @@ std::vector<double> sum_per_neuron(const at::Tensor& tensor, std::int64_t sample
 // are not run again: their outputs come from `activations`.
 Result<at::Tensor> forward_keeping(const lrp::Model& model, const lrp::Activations& activations,
                                    const std::map<std::string, std::vector<std::int64_t>>& kept_neurons);
+// forward_keeping of sample `sample` for many restrictions as one batched forward: row v of the
+// [variants, classes] result is row `sample` of forward_keeping(variants[v]), within float rounding
+// (the layers above run on a batch), and exactly the full logits for a variant that keeps every
+// neuron of its layers.
+Result<at::Tensor> forward_keeping_each(const lrp::Model& model, const lrp::Activations& activations, std::int64_t sample,
+                                        const std::vector<std::map<std::string, std::vector<std::int64_t>>>& variants);
 
 }  // namespace lrpflow::selection

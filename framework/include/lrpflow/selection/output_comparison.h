@@ -34,11 +34,13 @@ class OutputComparison {
     std::int64_t predicted = 0;
   };
   Result<Reference> reference(const at::Tensor& full_logits) const;
-  Result<OutputFidelity> compare(const Reference& full, const at::Tensor& restricted_logits) const;
+  // Reads row `restricted_row` of the restricted logits (-1: the item's sample, as the full output).
+  Result<OutputFidelity> compare(const Reference& full, const at::Tensor& restricted_logits,
+                                 std::int64_t restricted_row = -1) const;
 
  private:
-  // Row `sample_` of a [N, classes] logit tensor as doubles, softmax first when `softmax`.
-  Result<std::vector<double>> row(const at::Tensor& logits, bool softmax) const;
+  // Row `index` (-1: `sample_`) of a [N, classes] logit tensor as doubles, softmax first when `softmax`.
+  Result<std::vector<double>> row(const at::Tensor& logits, bool softmax, std::int64_t index = -1) const;
 
   bool on_probabilities_ = true;
   bool all_classes_ = false;

@@ -32,6 +32,16 @@ struct DeconvOptions {
 Result<at::Tensor> deconvolve(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
                               const std::string& layer, int64_t neuron, const DeconvOptions& options);
 
+// One neuron to reconstruct: neuron `neuron` of layer `layer`.
+struct DeconvTarget {
+  std::string layer;
+  int64_t neuron = 0;
+};
+// The reconstructions of several neurons (of any chosen layers) of sample `sample` in one batched
+// walk down, K x C x H x W with row k for targets[k]; each row equals deconvolve() of that target.
+Result<at::Tensor> deconvolve_each(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
+                                   const std::vector<DeconvTarget>& targets, const DeconvOptions& options);
+
 // C x H x W reconstruction -> 8-bit image, zero at mid-grey and the largest magnitude at 0 or 255.
 // Three channels are read as RGB and returned in OpenCV's BGR order. NaN/Inf: error.
 Result<cv::Mat> reconstruction_to_image(const at::Tensor& reconstruction);
