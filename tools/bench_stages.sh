@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark: the quickstart's per-stage times of two lrpflow binaries, "before" (by default the
-# build of main in /work/main/build) and "after" (this tree's build), in one invocation so that both
+# Benchmark: the quickstart's per-stage times of two lrpflow binaries, "before" (BEFORE: a build of
+# the code to compare with, required) and "after" (this tree's build), in one invocation so that both
 # see the same machine load. Prints each run's per-stage table and the heatmap, deconv, fidelity
 # and critical_paths time per item relative to the LRP stage's. See docs/performance.md
 # ("Batched passes").
 #
-#   tools/bench_stages.sh                       # 200 items, outputs in build/bench_stages
+#   BEFORE=/path/old/build/bin/lrpflow tools/bench_stages.sh       # 200 items, outputs in build/bench_stages
 #   BEFORE=/path/old/lrpflow AFTER=build/bin/lrpflow COUNT=50 OUT=/some/dir tools/bench_stages.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-BEFORE=${BEFORE:-/work/main/build/bin/lrpflow}
+BEFORE=${BEFORE:?set BEFORE to the lrpflow binary to compare with (e.g. a build of an older commit)}
 AFTER=${AFTER:-build/bin/lrpflow}
 COUNT=${COUNT:-200}
 OUT=${OUT:-build/bench_stages}
