@@ -46,6 +46,27 @@ CliResult lrpflow_cli(const std::vector<std::string>& args) {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// `lrpflow run FILE --out OUT` in a child process (output discarded); its pid, or -1.
+pid_t start_run(const fs::path& file, const fs::path& out) {
+  std::fflush(nullptr);  // or the child would flush the parent's buffered output a second time
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    ::execl(LRPFLOW_TEST_CLI, LRPFLOW_TEST_CLI, "--plugin-path", LRPFLOW_TEST_PLUGIN_DIR, "run", file.c_str(), "--out",
+            out.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+void wait_for_file(const fs::path& path, std::chrono::seconds at_most) {
+  const auto deadline = std::chrono::steady_clock::now() + at_most;
+  while (!fs::exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 fs::path write_pipeline(const fs::path& dir, const std::string& body) {
   const fs::path file = dir / "pipeline.yaml";
   EXPECT_TRUE(write_file_atomic(file, body).is_ok());
@@ -261,21 +282,10 @@ TEST(Cli, SigintStopsCleanlyWithExitCode130) {
                                        "    type: test_writer\n"
                                        "runtime: {threads: 1, max_in_flight: 2}\n");
   const fs::path out = dir.path() / "out";
-  std::fflush(nullptr);  // or the child would flush the parent's buffered output a second time
-  const pid_t pid = ::fork();
+  const pid_t pid = start_run(file, out);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stderr);
-    std::freopen("/dev/null", "w", stdout);
-    ::execl(LRPFLOW_TEST_CLI, LRPFLOW_TEST_CLI, "--plugin-path", LRPFLOW_TEST_PLUGIN_DIR, "run", file.c_str(), "--out",
-            out.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
   // Wait until items are being written, then interrupt.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!fs::exists(out / "items/item-010.txt") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  wait_for_file(out / "items/item-010.txt", std::chrono::seconds(20));
   ::kill(pid, SIGINT);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
@@ -308,21 +318,10 @@ TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
                                        "    options: {sleep_ms: 1500}\n"
                                        "runtime: {threads: 2, max_in_flight: 2}\n");
   const fs::path out = dir.path() / "out";
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
+  const pid_t pid = start_run(file, out);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stderr);
-    std::freopen("/dev/null", "w", stdout);
-    ::execl(LRPFLOW_TEST_CLI, LRPFLOW_TEST_CLI, "--plugin-path", LRPFLOW_TEST_PLUGIN_DIR, "run", file.c_str(), "--out",
-            out.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
   // Items 0-1 are recorded once item 4 is written (the first manifest after the start lists none).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!fs::exists(out / "items/item-004.txt") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  wait_for_file(out / "items/item-004.txt", std::chrono::seconds(30));
   ::kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ::kill(pid, SIGINT);  // do not wait for the items in flight
