@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace lrpflow::visual {
@@ -88,34 +89,51 @@ Result<at::Tensor> deconvolve(const lrp::Model& model, const lrp::Activations& a
 
 namespace {
 
-// One batched walk for targets[begin, end): row k - begin is targets[k].
+// a + b where one may have fewer rows: rows are aligned at the front (row k is the same target in
+// both), the missing rows of the shorter one are zero.
+at::Tensor add_rows(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  if (a.size(0) == b.size(0)) return a + b;
+  const bool a_longer = a.size(0) > b.size(0);
+  at::Tensor sum = (a_longer ? a : b).clone();
+  sum.narrow(0, 0, (a_longer ? b : a).size(0)).add_(a_longer ? b : a);
+  return sum;
+}
+
+at::Tensor first_rows(const at::Tensor& t, int64_t rows) {
+  return t.defined() && t.dim() > 0 && t.size(0) > rows ? t.narrow(0, 0, rows) : t;
+}
+
+// One batched walk for targets[begin, end): row k - begin is targets[k]. `order` lists them with
+// the highest chosen layer first, so the rows that have started at or above any layer are a
+// prefix: a layer's step runs on those rows only (a row joins the walk at its own layer instead of
+// carrying zeros through every layer above it).
 Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activations& activations, int64_t sample,
-                                   const std::vector<DeconvTarget>& targets, size_t begin, size_t end,
-                                   const DeconvOptions& options) {
+                                   const std::vector<DeconvTarget>& targets, const std::vector<size_t>& order,
+                                   size_t begin, size_t end, const DeconvOptions& options) {
+  const auto rows = static_cast<int64_t>(end - begin);
   // Every row sees sample `sample`'s forward pass (views: the steps only read them).
-  const lrp::Activations batch = activations.repeat_sample(sample, static_cast<int64_t>(end - begin), /*copy=*/false);
-  // The start of each row at its chosen layer; rows chosen elsewhere are zero there and stay zero
-  // above their own layer (every step maps zero to zero), so one walk serves all layers.
+  const lrp::Activations batch = activations.repeat_sample(sample, rows, /*copy=*/false);
   std::vector<at::Tensor> signal_at(static_cast<size_t>(model.size()));
   int top = -1;
   for (size_t k = begin; k < end; ++k) {
-    const std::string& layer_name = targets[k].layer;
-    const int64_t neuron = targets[k].neuron;
-    const int chosen = model.find(layer_name);
-    if (chosen < 0) return Status::error("layer '" + layer_name + "' is not in the model");
+    const DeconvTarget& target = targets[order[k]];
+    const int chosen = model.find(target.layer);
+    if (chosen < 0) return Status::error("layer '" + target.layer + "' is not in the model");
     const Layer& chosen_layer = model.layer(chosen);
     if (!lrp::is_parametric(chosen_layer.kind))
-      return Status::error("layer '" + layer_name + "' is a " + lrp::layer_kind_name(chosen_layer.kind) +
+      return Status::error("layer '" + target.layer + "' is a " + lrp::layer_kind_name(chosen_layer.kind) +
                            "; deconvolution starts at a Conv2d or Linear layer");
     const int relu = relu_after(model, chosen);
     const at::Tensor& feature = batch.outputs[static_cast<size_t>(relu >= 0 ? relu : chosen)];
     const int64_t neurons = feature.size(1);
-    if (neuron < 0 || neuron >= neurons)
-      return Status::error("neuron " + std::to_string(neuron) + " is outside layer '" + layer_name + "' (" +
+    if (target.neuron < 0 || target.neuron >= neurons)
+      return Status::error("neuron " + std::to_string(target.neuron) + " is outside layer '" + target.layer + "' (" +
                            std::to_string(neurons) + " neurons)");
     // Keep the chosen neuron only (optionally only its strongest position).
     const auto row = static_cast<int64_t>(k - begin);
-    at::Tensor channel = feature[row].select(0, neuron);
+    at::Tensor channel = feature[row].select(0, target.neuron);
     if (options.strongest_position_only) {
       at::Tensor flat = channel.reshape({-1});
       const int64_t where = flat.argmax().item<int64_t>();
@@ -123,9 +141,11 @@ Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activatio
       only[where] = flat[where];
       channel = only.reshape(channel.sizes());
     }
-    at::Tensor& start = signal_at[static_cast<size_t>(chosen)];
-    if (!start.defined()) start = at::zeros_like(feature);
-    start[row].select(0, neuron).copy_(channel);
+    // The start tensor covers the rows up to this one (the earlier rows started higher up).
+    at::Tensor start = at::zeros_like(first_rows(feature, row + 1));
+    start[row].select(0, target.neuron).copy_(channel);
+    at::Tensor& signal = signal_at[static_cast<size_t>(chosen)];
+    signal = add_rows(signal, start);
     top = std::max(top, chosen);
   }
 
@@ -133,18 +153,24 @@ Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activatio
   for (int i = top; i >= 0; --i) {
     const at::Tensor& signal = signal_at[static_cast<size_t>(i)];
     if (!signal.defined()) continue;
+    const int64_t active = signal.size(0);
     const Layer& layer = model.layer(i);
-    auto down = step_down(layer, signal, batch.inputs_of(model, i), batch.outputs[static_cast<size_t>(i)],
-                          batch.pool_indices[static_cast<size_t>(i)], options.guided);
+    std::vector<at::Tensor> inputs = batch.inputs_of(model, i);
+    for (at::Tensor& input : inputs) input = first_rows(input, active);
+    const at::Tensor* indices = &batch.pool_indices[static_cast<size_t>(i)];
+    const at::Tensor active_indices = first_rows(*indices, active);
+    auto down = step_down(layer, signal, inputs, first_rows(batch.outputs[static_cast<size_t>(i)], active),
+                          active_indices, options.guided);
     if (!down) return down.status().with_context("layer '" + layer.name + "'");
     for (size_t k = 0; k < layer.inputs.size(); ++k) {
       const int from = layer.inputs[k];
       at::Tensor& target = from == lrp::kModelInput ? at_input : signal_at[static_cast<size_t>(from)];
-      target = target.defined() ? target + down.value()[k] : down.value()[k];
+      target = add_rows(target, down.value()[k]);
     }
     signal_at[static_cast<size_t>(i)] = at::Tensor();  // free memory as we go down
   }
-  if (!at_input.defined()) return Status::error("layer '" + targets[begin].layer + "' is not connected to the model input");
+  if (!at_input.defined()) return Status::error("layer '" + targets[order[begin]].layer + "' is not connected to the model input");
+  if (at_input.size(0) < rows) at_input = add_rows(at_input, at::zeros_like(batch.input));
   return at_input;
 }
 
@@ -157,14 +183,25 @@ Result<at::Tensor> deconvolve_each(const lrp::Model& model, const lrp::Activatio
   if (sample < 0 || sample >= batch)
     return Status::error("sample " + std::to_string(sample) + " is outside the batch of " + std::to_string(batch));
   at::NoGradGuard no_grad;
+  // Highest chosen layer first (stable: equal layers keep their order); unknown layers sort last
+  // and are reported by deconvolve_rows.
+  std::vector<size_t> order(targets.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return model.find(targets[a].layer) > model.find(targets[b].layer); });
   const auto per_batch = static_cast<size_t>(activations.rows_per_batch());
   std::vector<at::Tensor> parts;
   for (size_t begin = 0; begin < targets.size(); begin += per_batch) {
-    auto part = deconvolve_rows(model, activations, sample, targets, begin, std::min(targets.size(), begin + per_batch), options);
+    auto part = deconvolve_rows(model, activations, sample, targets, order, begin,
+                                std::min(targets.size(), begin + per_batch), options);
     if (!part) return part.status();
     parts.push_back(part.value());
   }
-  return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  const at::Tensor sorted = parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+  // Back to the order of `targets`.
+  std::vector<int64_t> position(targets.size());
+  for (size_t k = 0; k < order.size(); ++k) position[order[k]] = static_cast<int64_t>(k);
+  return sorted.index_select(0, at::tensor(position, at::TensorOptions().dtype(at::kLong)));
 }
 
 Result<cv::Mat> reconstruction_to_image(const at::Tensor& reconstruction) {
