@@ -1,6 +1,7 @@
 // LRP engine: reverse-order relevance propagation over the layer graph; plain gradients by autograd.
 #include "lrpflow/lrp/engine.h"
 
+#include "lrpflow/lrp/kernels.h"
 #include "lrpflow/shape.h"
 
 #include <algorithm>
@@ -102,11 +103,15 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     for (const auto& resume : resumes) {
       const int at_layer = m.find(resume.layer);
       if (at_layer < 0) return check_names(m, {resume.layer}, "resume_at");
-      if (!resume.relevance.defined() || resume.relevance.sizes() != acts.outputs[at_layer].sizes())
+      // The layer's output shape, or its first rows only (conditions that start lower join later).
+      const at::Tensor& out = acts.outputs[at_layer];
+      const at::Tensor& given = resume.relevance;
+      if (!given.defined() || given.dim() != out.dim() || given.dim() == 0 || given.size(0) > out.size(0) ||
+          given.sizes().slice(1) != out.sizes().slice(1))
         return Status::error("resume_at '" + resume.layer + "': the relevance must have the layer's output shape " +
-                             shape_string(acts.outputs[at_layer].sizes()));
+                             shape_string(out.sizes()));
       at::Tensor& slot = relevance[at_layer];
-      slot = slot.defined() ? slot + resume.relevance : resume.relevance;
+      slot = add_leading_rows(slot, given);
       first = std::max(first, at_layer);
     }
   } else {
@@ -144,9 +149,13 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     if (wanted(options.keep_output_relevance, layer.name)) result.layer_output_relevance[layer.name] = r;
     if (!options.stop_at.empty() && i == last) break;
 
+    // Conditional passes may carry fewer rows than the forward pass (kernels.h: leading_rows).
+    const std::int64_t rows = r.dim() > 0 ? r.size(0) : 1;
     std::vector<at::Tensor> inputs = acts.inputs_of(m, i);
-    RuleContext ctx{layer, inputs, acts.outputs[i], r,
-                    layer.kind == LayerKind::MaxPool2d ? &acts.pool_indices[i] : nullptr};
+    for (at::Tensor& input : inputs) input = leading_rows(input, rows);
+    const at::Tensor output = leading_rows(acts.outputs[i], rows);
+    const at::Tensor indices = layer.kind == LayerKind::MaxPool2d ? leading_rows(acts.pool_indices[i], rows) : at::Tensor();
+    RuleContext ctx{layer, inputs, output, r, layer.kind == LayerKind::MaxPool2d ? &indices : nullptr};
     RuleDiagnostics diag;
     const std::string where = "layer '" + layer.name + "' (" + layer_kind_name(layer.kind) + ", rule " + bound.rule + ")";
     auto applied = bound.prepared->apply(ctx, diag);
@@ -194,11 +203,14 @@ Result<Explanation> Engine::propagate(const Activations& acts, const at::Tensor&
     for (size_t k = 0; k < handed.size(); ++k) {
       const int src = layer.inputs[k];
       at::Tensor& slot = src == kModelInput ? input_relevance : relevance[src];
-      slot = slot.defined() ? slot + handed[k] : handed[k];
+      slot = add_leading_rows(slot, handed[k]);
     }
   }
+  const std::int64_t batch = acts.input.size(0);
   if (options.stop_at.empty())
-    result.input_relevance = input_relevance.defined() ? input_relevance : at::zeros_like(acts.input);
+    result.input_relevance = input_relevance.defined() ? pad_rows(input_relevance, batch) : at::zeros_like(acts.input);
+  for (auto* kept : {&result.layer_input_relevance, &result.layer_output_relevance})
+    for (auto& entry : *kept) entry.second = pad_rows(entry.second, batch);
   return result;
 }
 
@@ -234,6 +246,12 @@ Result<Explanation> propagate_conditions(const Engine& engine, const Activations
   options.diagnostics = false;
 
   const std::int64_t per_pass = activations.rows_per_batch();
+  // Rows in order of their layer, highest first: the conditions under way at any layer are then a
+  // prefix of the batch, and a row joins the pass at its own layer (kernels.h: leading_rows).
+  std::vector<size_t> order(conditions.size());
+  for (size_t c = 0; c < order.size(); ++c) order[c] = c;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return m.find(conditions[a].layer) > m.find(conditions[b].layer); });
 
   std::vector<Explanation> parts;
   for (size_t begin = 0; begin < conditions.size(); begin += static_cast<size_t>(per_pass)) {
@@ -241,14 +259,19 @@ Result<Explanation> propagate_conditions(const Engine& engine, const Activations
     const auto rows = static_cast<std::int64_t>(end - begin);
     // Every row sees the same forward pass: sample `sample`'s.
     const Activations batch = activations.repeat_sample(sample, rows);
-    // One start per layer, zero in the rows of the other layers' conditions.
+    // One start per layer, covering the rows up to its last condition (the rows before it started
+    // higher up and are zero there).
+    std::map<std::string, std::int64_t> last_row;
+    for (size_t c = begin; c < end; ++c) last_row[conditions[order[c]].layer] = static_cast<std::int64_t>(c - begin);
     std::map<std::string, at::Tensor> starts;
     for (size_t c = begin; c < end; ++c) {
-      const NeuronCondition& condition = conditions[c];
+      const NeuronCondition& condition = conditions[order[c]];
       auto only = single_neuron_relevance(full, condition.layer, condition.neuron);
       if (!only) return only.status();
       at::Tensor& start = starts[condition.layer];
-      if (!start.defined()) start = at::zeros_like(batch.outputs[static_cast<size_t>(m.find(condition.layer))]);
+      if (!start.defined())
+        start = at::zeros_like(leading_rows(batch.outputs[static_cast<size_t>(m.find(condition.layer))],
+                                            last_row[condition.layer] + 1));
       start[static_cast<std::int64_t>(c - begin)].copy_(only.value()[sample]);
     }
     ExplainOptions pass = options;
@@ -257,7 +280,18 @@ Result<Explanation> propagate_conditions(const Engine& engine, const Activations
     if (!part) return part.status();
     parts.push_back(std::move(part.value()));
   }
-  if (parts.size() == 1) return std::move(parts[0]);
+  // Back to the order of `conditions`.
+  std::vector<std::int64_t> position(conditions.size());
+  for (size_t c = 0; c < order.size(); ++c) position[order[c]] = static_cast<std::int64_t>(c);
+  const at::Tensor unsort = at::tensor(position, at::TensorOptions().dtype(at::kLong));
+  auto in_condition_order = [&](Explanation e) {
+    for (at::Tensor* t : {&e.logits, &e.start_relevance, &e.input_relevance})
+      if (t->defined()) *t = t->index_select(0, unsort);
+    for (auto* kept : {&e.layer_input_relevance, &e.layer_output_relevance})
+      for (auto& entry : *kept) entry.second = entry.second.index_select(0, unsort);
+    return e;
+  };
+  if (parts.size() == 1) return in_condition_order(std::move(parts[0]));
   auto cat = [](std::vector<at::Tensor> pieces) { return pieces[0].defined() ? at::cat(pieces, 0) : at::Tensor(); };
   Explanation joined;
   std::vector<at::Tensor> logits, starts, inputs;
@@ -275,7 +309,7 @@ Result<Explanation> propagate_conditions(const Engine& engine, const Activations
       for (const auto& part : parts) pieces.push_back((part.*kept).at(entry.first));
       (joined.*kept)[entry.first] = cat(pieces);
     }
-  return joined;
+  return in_condition_order(std::move(joined));
 }
 
 Result<GradientResult> gradient(const Model& model, const at::Tensor& input, const at::Tensor& start,

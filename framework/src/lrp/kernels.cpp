@@ -78,4 +78,26 @@ at::Tensor pool_transpose(const Layer& layer, const at::Tensor& s, const at::Ten
   }
 }
 
+at::Tensor leading_rows(const at::Tensor& t, std::int64_t rows) {
+  return t.defined() && t.dim() > 0 && t.size(0) > rows ? t.narrow(0, 0, rows) : t;
+}
+
+at::Tensor add_leading_rows(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  if (a.size(0) == b.size(0)) return a + b;
+  const at::Tensor& longer = a.size(0) > b.size(0) ? a : b;
+  const at::Tensor& shorter = a.size(0) > b.size(0) ? b : a;
+  at::Tensor sum = longer.clone();
+  sum.narrow(0, 0, shorter.size(0)).add_(shorter);
+  return sum;
+}
+
+at::Tensor pad_rows(const at::Tensor& t, std::int64_t rows) {
+  if (!t.defined() || t.dim() == 0 || t.size(0) >= rows) return t;
+  std::vector<std::int64_t> missing(t.sizes().begin(), t.sizes().end());
+  missing[0] = rows - t.size(0);
+  return at::cat({t, at::zeros(missing, t.options())}, 0);
+}
+
 }  // namespace lrpflow::lrp

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lrpflow/lrp/kernels.h"
+
 namespace lrpflow::visual {
 
 namespace {
@@ -89,22 +91,6 @@ Result<at::Tensor> deconvolve(const lrp::Model& model, const lrp::Activations& a
 
 namespace {
 
-// a + b where one may have fewer rows: rows are aligned at the front (row k is the same target in
-// both), the missing rows of the shorter one are zero.
-at::Tensor add_rows(const at::Tensor& a, const at::Tensor& b) {
-  if (!a.defined()) return b;
-  if (!b.defined()) return a;
-  if (a.size(0) == b.size(0)) return a + b;
-  const bool a_longer = a.size(0) > b.size(0);
-  at::Tensor sum = (a_longer ? a : b).clone();
-  sum.narrow(0, 0, (a_longer ? b : a).size(0)).add_(a_longer ? b : a);
-  return sum;
-}
-
-at::Tensor first_rows(const at::Tensor& t, int64_t rows) {
-  return t.defined() && t.dim() > 0 && t.size(0) > rows ? t.narrow(0, 0, rows) : t;
-}
-
 // One batched walk for targets[begin, end): row k - begin is targets[k]. `order` lists them with
 // the highest chosen layer first, so the rows that have started at or above any layer are a
 // prefix: a layer's step runs on those rows only (a row joins the walk at its own layer instead of
@@ -142,10 +128,10 @@ Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activatio
       channel = only.reshape(channel.sizes());
     }
     // The start tensor covers the rows up to this one (the earlier rows started higher up).
-    at::Tensor start = at::zeros_like(first_rows(feature, row + 1));
+    at::Tensor start = at::zeros_like(lrp::leading_rows(feature, row + 1));
     start[row].select(0, target.neuron).copy_(channel);
     at::Tensor& signal = signal_at[static_cast<size_t>(chosen)];
-    signal = add_rows(signal, start);
+    signal = lrp::add_leading_rows(signal, start);
     top = std::max(top, chosen);
   }
 
@@ -156,21 +142,21 @@ Result<at::Tensor> deconvolve_rows(const lrp::Model& model, const lrp::Activatio
     const int64_t active = signal.size(0);
     const Layer& layer = model.layer(i);
     std::vector<at::Tensor> inputs = batch.inputs_of(model, i);
-    for (at::Tensor& input : inputs) input = first_rows(input, active);
+    for (at::Tensor& input : inputs) input = lrp::leading_rows(input, active);
     const at::Tensor* indices = &batch.pool_indices[static_cast<size_t>(i)];
-    const at::Tensor active_indices = first_rows(*indices, active);
-    auto down = step_down(layer, signal, inputs, first_rows(batch.outputs[static_cast<size_t>(i)], active),
+    const at::Tensor active_indices = lrp::leading_rows(*indices, active);
+    auto down = step_down(layer, signal, inputs, lrp::leading_rows(batch.outputs[static_cast<size_t>(i)], active),
                           active_indices, options.guided);
     if (!down) return down.status().with_context("layer '" + layer.name + "'");
     for (size_t k = 0; k < layer.inputs.size(); ++k) {
       const int from = layer.inputs[k];
       at::Tensor& target = from == lrp::kModelInput ? at_input : signal_at[static_cast<size_t>(from)];
-      target = add_rows(target, down.value()[k]);
+      target = lrp::add_leading_rows(target, down.value()[k]);
     }
     signal_at[static_cast<size_t>(i)] = at::Tensor();  // free memory as we go down
   }
   if (!at_input.defined()) return Status::error("layer '" + targets[order[begin]].layer + "' is not connected to the model input");
-  if (at_input.size(0) < rows) at_input = add_rows(at_input, at::zeros_like(batch.input));
+  at_input = lrp::pad_rows(at_input, rows);
   return at_input;
 }
 

@@ -32,4 +32,15 @@ at::Tensor affine_transpose(const Layer& layer, const at::Tensor& s, const at::T
 // The plain gradient through MaxPool2d / AvgPool2d / AdaptiveAvgPool2d for an input shaped like `x`.
 at::Tensor pool_transpose(const Layer& layer, const at::Tensor& s, const at::Tensor& x, const at::Tensor* indices);
 
+// Batched conditional passes order their rows by the layer where each starts, highest first, so
+// the rows under way at any layer are a prefix of the batch and a layer's step runs on those rows
+// only. These combine tensors of such prefixes.
+// The first `rows` rows of t (t itself when it has no more, or is undefined or a scalar).
+at::Tensor leading_rows(const at::Tensor& t, std::int64_t rows);
+// a + b where one may have fewer (leading) rows: the rows it lacks count as zero. Either may be
+// undefined.
+at::Tensor add_leading_rows(const at::Tensor& a, const at::Tensor& b);
+// t with zero rows appended up to `rows` (t itself when it has that many).
+at::Tensor pad_rows(const at::Tensor& t, std::int64_t rows);
+
 }  // namespace lrpflow::lrp
