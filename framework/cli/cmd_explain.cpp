@@ -163,7 +163,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
   cmd->add_option("--rules", args->rules, "Rule set name (`lrpflow rulesets` lists them) or file")->required();
   cmd->add_option("--param", args->params, "Rule parameter RULE.KEY=VALUE, e.g. epsilon.epsilon=0.25 (repeatable)");
   cmd->add_option("--target", args->target, "argmax, a class index, topN, or slot:NAME")->capture_default_str();
-  cmd->add_option("--out", args->out, "Output directory")->required();
+  cmd->add_option("--out", args->out, "Output directory")->required()->check(kNotEmpty);
   cmd->add_option("--input-shape", args->input_shape, "Per-sample input shape C,H,W")->delimiter(',');
   cmd->add_option("--size", args->size, "Images: resize the shorter side to N pixels");
   cmd->add_option("--crop", args->crop, "Images: centre crop N x N");

@@ -15,7 +15,7 @@ void add_report_command(CLI::App& app, CliGlobals& globals) {
     ReportOptions options;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("DIR", args->dir, "The run's output directory (holds manifest.json)")->required();
+  cmd->add_option("DIR", args->dir, "The run's output directory (holds manifest.json)")->required()->check(kNotEmpty);
   cmd->add_option("--items-per-page", args->options.items_per_page, "Rows per page of the item list")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

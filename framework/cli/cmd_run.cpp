@@ -55,7 +55,7 @@ void add_run_command(CLI::App& app, CliGlobals& globals) {
   cmd->add_option("--set", args->sets, "Override a value: key.path=value (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
-  cmd->add_option("--out", args->out, "Output directory (overrides output.dir)")->type_name("DIR");
+  cmd->add_option("--out", args->out, "Output directory (overrides output.dir)")->type_name("DIR")->check(kNotEmpty);
   CLI::Option* threads =
       cmd->add_option("--threads", args->threads, "Worker threads (overrides runtime.threads)")->type_name("N");
   CLI::Option* max_in_flight =
@@ -101,7 +101,8 @@ void add_scale_options(CLI::App& cmd, ScaleFlags& flags) {
   cmd.add_option("--shard", flags.shard,
                  "Run only shard I of N (0-based; items at positions k with k mod N == I); auto: I and N from "
                  "Slurm, Kubernetes, Open MPI or PMI; auto/N: I from there, N given")
-      ->type_name("I/N|auto|auto/N");
+      ->type_name("I/N|auto|auto/N")
+      ->check(kNotEmpty);
   cmd.add_flag("--mpi", flags.mpi, "Under mpirun: one shard per rank, rank 0 merges (needs a build with MPI)");
 }
 

@@ -25,6 +25,11 @@ inline constexpr int kExitItemsFailed = 1;
 inline constexpr int kExitInvalid = 2;
 inline constexpr int kExitInterrupted = 130;
 
+// For options whose empty value would otherwise be taken as "not given" (`--out ''` would fall
+// back to output.dir): an empty value is a usage error naming the option.
+inline const CLI::Validator kNotEmpty(
+    [](std::string& value) { return value.empty() ? std::string("the value is empty") : std::string(); }, "", "NOT EMPTY");
+
 struct CliGlobals {
   std::vector<std::string> plugin_paths;  // --plugin-path, in order
   int verbose = 0;                        // -v count

@@ -257,6 +257,20 @@ TEST(Cli, RulesetsListsWhatANameFindsWithItsFile) {
   EXPECT_TRUE(contains(r.output, "  epsilon_plus_flat ")) << r.output;
 }
 
+// An empty value must not pass for "not given": `--out ''` would write into output.dir instead.
+TEST(Cli, EmptyOutAndShardValuesAreUsageErrors) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", file.string(), "--out", ""}, {"run", file.string(), "--shard", ""},
+        {"explain", "model.pt", "in.npy", "--rules", "epsilon", "--out", ""}, {"merge", ""}, {"report", ""}}) {
+    const CliResult r = lrpflow_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "the value is empty")) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "out")) << "nothing ran";
+}
+
 TEST(Cli, UsageErrorsGiveExitCodeTwo) {
   EXPECT_EQ(lrpflow_cli({}).exit_code, 2);
   EXPECT_EQ(lrpflow_cli({"run"}).exit_code, 2);
