@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "lrpflow/csv.h"
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/report.h"
@@ -38,90 +38,71 @@ const std::map<std::string, std::vector<std::string>>& mean_csv_keys() {
   return keys;
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.emplace_back();
-  return fields;
-}
-
 // One CSV from the shards' CSVs: rows matched on `keys`, value columns averaged weighted by `items`.
 Result<std::string> merge_mean_csv(const std::vector<fs::path>& files, const std::vector<std::string>& keys) {
-  std::vector<std::string> header;
+  CsvRow header;
   std::vector<std::size_t> key_columns;
   std::vector<std::size_t> value_columns;
   std::size_t items_column = 0;
   struct Row {
-    std::vector<std::string> key;
+    CsvRow key;
     std::vector<double> weighted_sums;
     double items = 0;
   };
   std::vector<Row> rows;
-  std::map<std::vector<std::string>, std::size_t> row_of;
+  std::map<CsvRow, std::size_t> row_of;
   for (const fs::path& file : files) {
+    const std::string origin = file.string();
     auto text = read_file(file);
     if (!text) return text.status();
-    std::istringstream in(text.value());
-    std::string line;
-    if (!std::getline(in, line)) return Status::error(file.string() + ": empty CSV (expected a header line)");
-    const std::vector<std::string> this_header = split_csv_line(line);
+    auto table = parse_csv_table(text.value(), origin);
+    if (!table) return table.status();
     if (header.empty()) {
-      header = this_header;
+      header = table.value().header;
       for (const std::string& key : keys) {
-        auto it = std::find(header.begin(), header.end(), key);
-        if (it == header.end()) return Status::error(file.string() + ": no column '" + key + "' to match rows on");
-        key_columns.push_back(static_cast<std::size_t>(it - header.begin()));
+        auto column = table.value().column(key, origin);
+        if (!column) return column.status().with_context("cannot match rows on it");
+        key_columns.push_back(column.value());
       }
-      auto items = std::find(header.begin(), header.end(), "items");
-      if (items == header.end()) return Status::error(file.string() + ": no 'items' column to weight the means with");
-      items_column = static_cast<std::size_t>(items - header.begin());
+      auto items = table.value().column("items", origin);
+      if (!items) return items.status().with_context("cannot weight the means");
+      items_column = items.value();
       for (std::size_t c = 0; c < header.size(); ++c) {
         if (c != items_column && std::find(key_columns.begin(), key_columns.end(), c) == key_columns.end()) {
           value_columns.push_back(c);
         }
       }
-    } else if (this_header != header) {
-      return Status::error(file.string() + ": its columns differ from " + files.front().string() + "'s");
+    } else if (table.value().header != header) {
+      return Status::error(origin + ": its columns differ from " + files.front().string() + "'s");
     }
-    int line_number = 1;
-    while (std::getline(in, line)) {
-      ++line_number;
-      if (line.empty()) continue;
-      const std::vector<std::string> fields = split_csv_line(line);
-      if (fields.size() != header.size()) {
-        return Status::error(file.string() + ":" + std::to_string(line_number) + ": " + std::to_string(fields.size()) +
-                             " fields, the header has " + std::to_string(header.size()));
-      }
-      std::vector<std::string> key;
+    for (std::size_t r = 0; r < table.value().rows.size(); ++r) {
+      const CsvRow& fields = table.value().rows[r];
+      CsvRow key;
       for (std::size_t c : key_columns) key.push_back(fields[c]);
       auto [it, inserted] = row_of.emplace(key, rows.size());
       if (inserted) rows.push_back({key, std::vector<double>(value_columns.size(), 0.0), 0});
       Row& row = rows[it->second];
-      try {
-        const double items = std::stod(fields[items_column]);
-        for (std::size_t v = 0; v < value_columns.size(); ++v) row.weighted_sums[v] += std::stod(fields[value_columns[v]]) * items;
-        row.items += items;
-      } catch (const std::exception&) {
-        return Status::error(file.string() + ":" + std::to_string(line_number) + ": a value or items field is not a number");
+      auto items = csv_number(table.value(), r, items_column, origin);
+      if (!items) return items.status();
+      for (std::size_t v = 0; v < value_columns.size(); ++v) {
+        auto value = csv_number(table.value(), r, value_columns[v], origin);
+        if (!value) return value.status();
+        row.weighted_sums[v] += value.value() * items.value();
       }
+      row.items += items.value();
     }
   }
-  std::string out;
-  for (std::size_t c = 0; c < header.size(); ++c) out += (c ? "," : "") + header[c];
-  out += "\n";
+  std::vector<CsvRow> out;
   for (const Row& row : rows) {
-    std::vector<std::string> fields(header.size());
+    CsvRow fields(header.size());
     for (std::size_t k = 0; k < key_columns.size(); ++k) fields[key_columns[k]] = row.key[k];
     for (std::size_t v = 0; v < value_columns.size(); ++v) {
       fields[value_columns[v]] = fmt::format("{:.9g}", row.items > 0 ? row.weighted_sums[v] / row.items : 0.0);
     }
     fields[items_column] = fmt::format("{:g}", row.items);
-    for (std::size_t c = 0; c < fields.size(); ++c) out += (c ? "," : "") + fields[c];
-    out += "\n";
+    out.push_back(std::move(fields));
   }
-  return out;
+  return csv_text(header, out);
 }
 
 // "fidelity_sweep.shard-1-of-4.csv" -> "fidelity_sweep.csv".
@@ -340,7 +321,7 @@ void add_merge_command(CLI::App& app, CliGlobals& globals) {
     bool report = true;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("DIR", args->dir, "The output directory the shards wrote into")->required();
+  cmd->add_option("DIR", args->dir, "The output directory the shards wrote into")->required()->check(kNotEmpty);
   cmd->add_option("--count", args->count, "Number of shards to expect (default: from the manifests found)")
       ->check(CLI::PositiveNumber);
   // A callback flag: a negated bool flag ("!--no-report") would show its default as "{false}" in --help.
