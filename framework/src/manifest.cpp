@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
 #include "lrpflow/files.h"
+#include "lrpflow/item_log.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -56,46 +59,142 @@ std::map<std::string, std::int64_t> items_per_configuration(const Manifest& mani
   return counts;
 }
 
-std::string manifest_to_json(const Manifest& manifest) {
-  json j;
-  j["format"] = kManifestFormatVersion;
-  const ManifestRunInfo& r = manifest.run;
-  j["run"] = {{"pipeline_file", r.pipeline_file}, {"pipeline_hash", r.pipeline_hash},
-              {"inputs_hash", r.inputs_hash},     {"lrpflow_version", r.lrpflow_version},
-              {"started_at", r.started_at},       {"finished_at", r.finished_at},
-              {"state", r.state},                 {"threads", r.threads},
-              {"max_in_flight", r.max_in_flight}, {"items_total", r.items_total}};
-  if (r.shard_count > 1) j["run"]["shard"] = {{"index", r.shard_index}, {"count", r.shard_count}};
-  j["run"]["warnings"] = r.warnings;
-  j["configurations"] = json::array();
-  for (const ManifestConfiguration& c : manifest.configurations) {
-    j["configurations"].push_back({{"pipeline_hash", c.pipeline_hash}, {"pipeline_file", c.pipeline_file},
-                                   {"overrides", c.overrides}, {"started_at", c.started_at}});
+namespace {
+
+json item_to_json(const ManifestItem& item) {
+  json ji = {{"id", item.id}, {"source", item.source}, {"index", item.index},
+             {"status", item.ok ? "ok" : "error"}, {"pipeline_hash", item.pipeline_hash}};
+  if (item.error) ji["error"] = {{"stage", item.error->stage}, {"message", item.error->message}};
+  ji["outputs"] = outputs_to_json(item.outputs);
+  json metrics = json::object();
+  for (const auto& [name, value] : item.metrics) metrics[name] = number_or_null(value);
+  ji["metrics"] = metrics;
+  json timings = json::object();
+  for (const auto& [stage, ms] : item.timings_ms) timings[stage] = number_or_null(ms);
+  ji["timings_ms"] = timings;
+  return ji;
+}
+
+// Throws json::exception on a malformed item (the callers turn it into an error naming the file).
+Result<ManifestItem> item_from_json(const json& ji, const std::string& origin, const std::string& default_pipeline_hash) {
+  ManifestItem item;
+  item.id = ji.at("id").get<std::string>();
+  item.pipeline_hash = ji.value("pipeline_hash", default_pipeline_hash);
+  item.source = ji.value("source", "");
+  item.index = ji.at("index").get<std::int64_t>();
+  const std::string status = ji.at("status").get<std::string>();
+  if (status != "ok" && status != "error") {
+    return Status::error(origin + ": item '" + item.id + "' has status '" + status + "' (expected ok or error)");
   }
+  item.ok = status == "ok";
+  if (ji.contains("error")) {
+    item.error = ItemError{ji.at("error").value("stage", ""), ji.at("error").value("message", "")};
+  }
+  if (ji.contains("outputs")) item.outputs = outputs_from_json(ji.at("outputs"));
+  if (ji.contains("metrics")) {
+    for (auto it = ji.at("metrics").begin(); it != ji.at("metrics").end(); ++it) {
+      item.metrics[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+    }
+  }
+  if (ji.contains("timings_ms")) {
+    for (auto it = ji.at("timings_ms").begin(); it != ji.at("timings_ms").end(); ++it) {
+      item.timings_ms[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
+    }
+  }
+  return item;
+}
+
+// `value` as json::dump(2) writes it nested `depth` levels deep.
+std::string nested_dump(const json& value, int depth) {
+  std::string text = value.dump(2);
+  const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += indent;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status write_manifest_json(const Manifest& manifest, const ManifestItemSource& items,
+                           const std::function<Status(std::string_view)>& out) {
+  // Written member by member in the layout of json::dump(2), so that the items can be streamed.
+  json head;
+  head["format"] = kManifestFormatVersion;
+  const ManifestRunInfo& r = manifest.run;
+  head["run"] = {{"pipeline_file", r.pipeline_file}, {"pipeline_hash", r.pipeline_hash},
+                 {"inputs_hash", r.inputs_hash},     {"lrpflow_version", r.lrpflow_version},
+                 {"started_at", r.started_at},       {"finished_at", r.finished_at},
+                 {"state", r.state},                 {"threads", r.threads},
+                 {"max_in_flight", r.max_in_flight}, {"items_total", r.items_total}};
+  if (r.shard_count > 1) head["run"]["shard"] = {{"index", r.shard_index}, {"count", r.shard_count}};
+  head["run"]["warnings"] = r.warnings;
+  head["configurations"] = json::array();
+  for (const ManifestConfiguration& c : manifest.configurations) {
+    head["configurations"].push_back({{"pipeline_hash", c.pipeline_hash}, {"pipeline_file", c.pipeline_file},
+                                      {"overrides", c.overrides}, {"started_at", c.started_at}});
+  }
+  json tail;
+  if (manifest.items_log) tail["items_log"] = {{"path", manifest.items_log->path}, {"bytes", manifest.items_log->bytes}};
+  tail["run_outputs"] = outputs_to_json(manifest.run_outputs);
+  tail["stages"] = json::array();
+  for (const StageStats& s : manifest.stages) {
+    tail["stages"].push_back({{"id", s.id}, {"type", s.type}, {"count", s.count},
+                              {"mean_ms", number_or_null(s.mean_ms)}, {"p95_ms", number_or_null(s.p95_ms)}});
+  }
+  auto member = [&](const std::string& key, const json& value, bool first) {
+    return out(std::string(first ? "{\n  " : ",\n  ") + json(key).dump() + ": " + nested_dump(value, 1));
+  };
+  bool first = true;
+  for (auto it = head.begin(); it != head.end(); ++it, first = false) LRPFLOW_RETURN_IF_ERROR(member(it.key(), it.value(), first));
+  if (!manifest.items_log) {
+    // The checkpoint form has no "items": a reader that ignores "items_log" fails instead of seeing none.
+    LRPFLOW_RETURN_IF_ERROR(out(",\n  \"items\": ["));
+    bool any = false;
+    LRPFLOW_RETURN_IF_ERROR(items([&](const ManifestItem& item) {
+      const Status written = out(std::string(any ? ",\n    " : "\n    ") + nested_dump(item_to_json(item), 2));
+      any = true;
+      return written;
+    }));
+    LRPFLOW_RETURN_IF_ERROR(out(any ? "\n  ]" : "]"));
+  }
+  for (auto it = tail.begin(); it != tail.end(); ++it) LRPFLOW_RETURN_IF_ERROR(member(it.key(), it.value(), false));
+  return out("\n}\n");
+}
+
+std::string manifest_to_json(const Manifest& manifest) {
   std::vector<const ManifestItem*> items;
   for (const ManifestItem& item : manifest.items) items.push_back(&item);
   std::stable_sort(items.begin(), items.end(), [](const ManifestItem* a, const ManifestItem* b) { return a->index < b->index; });
-  j["items"] = json::array();
-  for (const ManifestItem* item : items) {
-    json ji = {{"id", item->id}, {"source", item->source}, {"index", item->index},
-               {"status", item->ok ? "ok" : "error"}, {"pipeline_hash", item->pipeline_hash}};
-    if (item->error) ji["error"] = {{"stage", item->error->stage}, {"message", item->error->message}};
-    ji["outputs"] = outputs_to_json(item->outputs);
-    json metrics = json::object();
-    for (const auto& [name, value] : item->metrics) metrics[name] = number_or_null(value);
-    ji["metrics"] = metrics;
-    json timings = json::object();
-    for (const auto& [stage, ms] : item->timings_ms) timings[stage] = number_or_null(ms);
-    ji["timings_ms"] = timings;
-    j["items"].push_back(std::move(ji));
+  std::string text;
+  const Status written = write_manifest_json(
+      manifest,
+      [&](const std::function<Status(const ManifestItem&)>& visit) {
+        for (const ManifestItem* item : items) LRPFLOW_RETURN_IF_ERROR(visit(*item));
+        return Status::ok();
+      },
+      [&](std::string_view piece) {
+        text += piece;
+        return Status::ok();
+      });
+  (void)written;  // appending to a string cannot fail
+  return text;
+}
+
+std::string manifest_item_to_json_line(const ManifestItem& item) { return item_to_json(item).dump() + "\n"; }
+
+Result<ManifestItem> manifest_item_from_json(std::string_view text, const std::string& origin,
+                                             const std::string& default_pipeline_hash) {
+  try {
+    const json ji = json::parse(text.begin(), text.end());
+    if (!ji.is_object()) return Status::error(origin + ": not an item (expected a JSON object)");
+    return item_from_json(ji, origin, default_pipeline_hash);
+  } catch (const json::exception& e) {
+    return Status::error(origin + ": corrupt item record: " + e.what());
   }
-  j["run_outputs"] = outputs_to_json(manifest.run_outputs);
-  j["stages"] = json::array();
-  for (const StageStats& s : manifest.stages) {
-    j["stages"].push_back({{"id", s.id}, {"type", s.type}, {"count", s.count},
-                           {"mean_ms", number_or_null(s.mean_ms)}, {"p95_ms", number_or_null(s.p95_ms)}});
-  }
-  return j.dump(2) + "\n";
 }
 
 Result<Manifest> manifest_from_json(std::string_view text, const std::string& origin) {
@@ -136,32 +235,15 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
       // Written before manifests listed configurations: the run's own is the only one.
       m.configurations.push_back({m.run.pipeline_hash, m.run.pipeline_file, {}, m.run.started_at});
     }
-    for (const json& ji : j.at("items")) {
-      ManifestItem item;
-      item.id = ji.at("id").get<std::string>();
-      item.pipeline_hash = ji.value("pipeline_hash", m.run.pipeline_hash);
-      item.source = ji.value("source", "");
-      item.index = ji.at("index").get<std::int64_t>();
-      const std::string status = ji.at("status").get<std::string>();
-      if (status != "ok" && status != "error") {
-        return Status::error(origin + ": item '" + item.id + "' has status '" + status + "' (expected ok or error)");
+    if (j.contains("items_log")) {
+      m.items_log = ManifestItemLog{j.at("items_log").at("path").get<std::string>(),
+                                    j.at("items_log").at("bytes").get<std::int64_t>()};
+    } else {
+      for (const json& ji : j.at("items")) {
+        auto item = item_from_json(ji, origin, m.run.pipeline_hash);
+        if (!item) return item.status();
+        m.items.push_back(std::move(item).value());
       }
-      item.ok = status == "ok";
-      if (ji.contains("error")) {
-        item.error = ItemError{ji.at("error").value("stage", ""), ji.at("error").value("message", "")};
-      }
-      if (ji.contains("outputs")) item.outputs = outputs_from_json(ji.at("outputs"));
-      if (ji.contains("metrics")) {
-        for (auto it = ji.at("metrics").begin(); it != ji.at("metrics").end(); ++it) {
-          item.metrics[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
-        }
-      }
-      if (ji.contains("timings_ms")) {
-        for (auto it = ji.at("timings_ms").begin(); it != ji.at("timings_ms").end(); ++it) {
-          item.timings_ms[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
-        }
-      }
-      m.items.push_back(std::move(item));
     }
     if (j.contains("run_outputs")) m.run_outputs = outputs_from_json(j.at("run_outputs"));
     if (j.contains("stages")) {
@@ -188,10 +270,39 @@ Status write_manifest(const fs::path& path, const Manifest& manifest) {
   return flush_written_files();
 }
 
+Status write_manifest(const fs::path& path, const Manifest& manifest, const ManifestItemSource& items) {
+  if (Status flushed = flush_written_files(); !flushed) return Status::error("not writing " + path.string() + ": " + flushed.message());
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic_with(path, [&](const fs::path& tmp) -> Status {
+    std::FILE* file = std::fopen(tmp.c_str(), "wb");
+    if (!file) return Status::error("cannot create " + tmp.string() + ": " + std::strerror(errno));
+    Status written = write_manifest_json(manifest, items, [&](std::string_view piece) {
+      if (std::fwrite(piece.data(), 1, piece.size(), file) != piece.size())
+        return Status::error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+      return Status::ok();
+    });
+    if (written && std::fflush(file) != 0) written = Status::error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    if (std::fclose(file) != 0 && written) written = Status::error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    return written;
+  }));
+  return flush_written_files();
+}
+
 Result<Manifest> read_manifest(const fs::path& path) {
   auto text = read_file(path);
   if (!text) return text.status();
-  return manifest_from_json(text.value(), path.string());
+  auto manifest = manifest_from_json(text.value(), path.string());
+  if (!manifest || !manifest.value().items_log) return manifest;
+  // Checkpoint form: the items are in the log beside the manifest, which names it.
+  const ManifestItemLog log = *manifest.value().items_log;
+  const fs::path name(log.path);
+  if (log.path.empty() || name.has_parent_path() || name.filename() != name || log.path == "." || log.path == ".." ||
+      log.bytes < 0)
+    return Status::error(path.string() + ": items_log must name a file beside the manifest, not '" + log.path + "'");
+  auto items = read_item_log(path.parent_path() / name, log.bytes, manifest.value().run.pipeline_hash);
+  if (!items) return items.status().with_context(path.string());
+  manifest.value().items = std::move(items).value();
+  manifest.value().items_log.reset();
+  return manifest;
 }
 
 bool outputs_exist(const ManifestItem& item, const fs::path& output_dir) {

@@ -19,11 +19,13 @@
 #include <cstring>
 
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include "lrpflow/files.h"
+#include "lrpflow/item_log.h"
 #include "lrpflow/log.h"
 #include "lrpflow/registry.h"
 
@@ -159,6 +161,8 @@ Status check_resume_provenance(const Manifest& old, const std::string& current_h
 // An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
 // even when the process dies, so a stale lock file never blocks a later run; a run that ends
 // removes the file (while still holding the lock, so no other run can be holding it).
+// The folder DIR itself is flocked too: exclusively by a whole run, shared by a shard, so that
+// shards of one run work side by side but never beside a whole run in the same folder.
 class RunLock {
  public:
   RunLock() = default;
@@ -166,7 +170,20 @@ class RunLock {
   RunLock& operator=(const RunLock&) = delete;
   ~RunLock() { release(); }
 
-  Status acquire(const fs::path& path, const std::string& what) {
+  Status acquire(const fs::path& path, const std::string& what, bool whole_run) {
+    const fs::path dir = path.parent_path();
+    dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) return Status::error("cannot open " + dir.string() + " to lock it: " + std::strerror(errno));
+    if (::flock(dir_fd_, (whole_run ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(dir_fd_);
+      dir_fd_ = -1;
+      if (error == EWOULDBLOCK)
+        return Status::error(std::string("another lrpflow process is running ") +
+                             (whole_run ? "a run or a shard" : "a whole run (not a shard)") + " in " + dir.string() +
+                             "; a whole run and shards cannot share an output folder: wait for it or use another --out");
+      return Status::error("cannot lock " + dir.string() + ": " + std::strerror(error));
+    }
     path_ = path;
     // A run that ends unlinks the file it locked: retry until the locked file is the one at `path`.
     for (int attempt = 0; attempt < 100; ++attempt) {
@@ -198,15 +215,19 @@ class RunLock {
 
   // Also called on a second Ctrl-C, right before the process ends without destructors.
   void release() {
-    if (fd_ < 0) return;
-    ::unlink(path_.c_str());
-    ::close(fd_);  // closing drops the lock
-    fd_ = -1;
+    if (fd_ >= 0) {
+      ::unlink(path_.c_str());
+      ::close(fd_);  // closing drops the lock
+      fd_ = -1;
+    }
+    if (dir_fd_ >= 0) ::close(dir_fd_);
+    dir_fd_ = -1;
   }
 
  private:
   fs::path path_;
   int fd_ = -1;
+  int dir_fd_ = -1;
 };
 
 // Removes the output directories a run created when they end up empty (a run that could not
@@ -269,7 +290,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   RunLock lock;
   if (Status locked = lock.acquire(pipeline.output_dir / (".lock" + shard_suffix),
                                    shard.is_whole() ? "this pipeline" : "shard " + std::to_string(shard.index) + "/" +
-                                                                            std::to_string(shard.count));
+                                                                            std::to_string(shard.count),
+                                   shard.is_whole());
       !locked) {
     return locked;
   }
@@ -286,8 +308,16 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     for (std::size_t k = 0; k < times.size(); ++k) stats.push_back(summarise(stages[k], *times[k]));
     return stats;
   };
-  // write_manifest() flushes the files written so far first: whatever it lists is on disk.
-  auto checkpoint = [&] { return write_manifest(report.manifest_path, manifest); };
+  // Items are recorded in the item log, not in memory (item_log.h); a checkpoint makes the files
+  // written so far durable, then the log, then writes the manifest with the log's durable length.
+  std::unique_ptr<ItemLog> item_log;
+  auto checkpoint = [&]() -> Status {
+    if (!item_log) return write_manifest(report.manifest_path, manifest);
+    if (Status flushed = flush_written_files(); !flushed) return flushed;
+    LRPFLOW_RETURN_IF_ERROR(item_log->sync());
+    manifest.items_log = ManifestItemLog{item_log->path().filename().string(), item_log->synced_bytes()};
+    return write_manifest(report.manifest_path, manifest);
+  };
 
   // A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
   // flight; the manifest then says `interrupted` and lists the items recorded so far.
@@ -440,14 +470,34 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     std::int64_t index;
     const ItemRef* ref;
   };
+  // The item log of this session, beside the manifest; a killed earlier session's log (which its
+  // manifest refers to) goes once this session's first checkpoint no longer needs it.
+  const fs::path manifest_stem = report.manifest_path.stem();
+  std::vector<fs::path> stale_logs;
+  for (const auto& entry : fs::directory_iterator(pipeline.output_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(manifest_stem.string() + ".items.", 0) == 0 && entry.path().extension() == ".jsonl")
+      stale_logs.push_back(entry.path());
+  }
+  {
+    auto created = ItemLog::create(pipeline.output_dir /
+                                   (manifest_stem.string() + ".items." + std::to_string(::getpid()) + ".jsonl"));
+    if (!created) return created.status();
+    item_log = std::move(created).value();
+  }
+  std::map<std::string, std::int64_t> carried_per_configuration;
   std::vector<Pending> to_run;
   for (std::size_t i : positions) {
     auto it = previous.find(refs[i].id);
     if (it != previous.end() && it->second.ok && it->second.source == refs[i].source &&
         outputs_exist(it->second, pipeline.output_dir)) {
-      ManifestItem carried = it->second;
+      ManifestItem& carried = it->second;
       carried.index = static_cast<std::int64_t>(i);
-      manifest.items.push_back(std::move(carried));
+      ++carried_per_configuration[carried.pipeline_hash];
+      if (Status logged = item_log->append(carried); !logged) {
+        item_log->remove();
+        return logged;
+      }
       ++report.items_skipped;
       continue;
     }
@@ -455,9 +505,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   }
   // Provenance: the configurations of the carried items (older first), then this run's own.
   {
-    const std::map<std::string, std::int64_t> carried = items_per_configuration(manifest);
     for (const ManifestConfiguration& c : previous_configurations) {
-      if (carried.count(c.pipeline_hash)) add_configuration(manifest, c);
+      if (carried_per_configuration.count(c.pipeline_hash)) add_configuration(manifest, c);
     }
     add_configuration(manifest, {pipeline_hash, pipeline.file.string(), identity_overrides(pipeline), manifest.run.started_at});
   }
@@ -468,11 +517,19 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
   {
     std::lock_guard<std::mutex> guard(manifest_mutex);
-    if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+    Status written = checkpoint();
+    if (written) {
+      for (const fs::path& stale : stale_logs)
+        if (stale != item_log->path()) fs::remove(stale, ec);
+    } else {
+      report.problems.push_back(written.message());
+    }
     manifest_started = true;
   }
+  previous.clear();  // carried into the log
 
   // 4. The graph.
+  std::map<std::string, std::int64_t> failed_index;  // the sink's, for ordering the errors
   std::atomic<bool> stop_emitting{false};
   std::atomic<bool> stopped_on_error{false};
   std::atomic<std::int64_t> in_flight{0};
@@ -577,13 +634,20 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
         }
       }
       std::lock_guard<std::mutex> guard(manifest_mutex);
-      manifest.items.push_back(std::move(record));
+      if (!record.ok) failed_index[record.id] = record.index;
+      if (Status logged = item_log->append(record); !logged) {
+        // Not recorded: a --resume runs the item again.
+        report.problems.push_back("item '" + record.id + "' is not recorded: " + logged.message());
+        log_error(report.problems.back());
+      }
       ++progress.done;
       progress.elapsed_s = ms_since(run_start) / 1000.0;
       if (options.on_progress) options.on_progress(progress);
       if (ms_since(last_manifest_write) >= options.manifest_interval_s * 1000.0) {
         manifest.stages = current_stats();
+        const auto checkpoint_start = Clock::now();
         if (Status written = checkpoint(); !written) log_warn("cannot update the manifest: " + written.message());
+        log_debug(fmt::format("checkpoint of {} items: {:.3f} ms", item_log->count(), ms_since(checkpoint_start)));
         last_manifest_write = Clock::now();
       }
       return continue_msg();
@@ -615,6 +679,12 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   close_ctx.interrupted = report.interrupted || report.stopped_on_error;
   close_ctx.run_outputs = &report.run_outputs;
   close_ctx.shard_suffix = shard_suffix;
+  // The graph has drained: nothing appends to the log while the stages read it back.
+  close_ctx.for_each_ok_item = [&](const std::function<Status(const RecordedItem&)>& visit) {
+    std::lock_guard<std::mutex> guard(manifest_mutex);
+    return item_log->for_each(
+        [&](const ManifestItem& item) { return visit({item.id, item.index, item.outputs, item.metrics}); }, true);
+  };
   for (std::size_t k = 0; k < stage_count; ++k) {
     Status closed = open.instances[k]->close(close_ctx);
     if (!closed) report.problems.push_back("stage '" + stages[k].id + "' (" + stages[k].type + "): close: " + closed.message());
@@ -622,10 +692,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
 
   {
     // Errors in input order: the sink saw them in completion order.
-    std::map<std::string, std::int64_t> index_of;
-    for (const ManifestItem& item : manifest.items) index_of[item.id] = item.index;
     std::stable_sort(report.errors.begin(), report.errors.end(), [&](const ItemFailure& a, const ItemFailure& b) {
-      return index_of[a.item_id] < index_of[b.item_id];
+      return failed_index[a.item_id] < failed_index[b.item_id];
     });
   }
   report.stages = current_stats();
@@ -635,7 +703,18 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   manifest.run_outputs = report.run_outputs;
   manifest.run.finished_at = utc_timestamp();
   manifest.run.state = report.interrupted ? "interrupted" : report.stopped_on_error ? "stopped" : "complete";
-  if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+  // The final manifest lists every item inline, read back from the log, which then goes; if it
+  // cannot be written, a checkpoint (with the log kept) records the end instead.
+  manifest.items_log.reset();
+  Status final_written = write_manifest(report.manifest_path, manifest, [&](const std::function<Status(const ManifestItem&)>& visit) {
+    return item_log->for_each(visit);
+  });
+  if (final_written) {
+    item_log->remove();
+  } else {
+    report.problems.push_back(final_written.message());
+    if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+  }
   run_over = true;
   return report;
 }

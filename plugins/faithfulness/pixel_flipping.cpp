@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "curve_plot.h"
+#include "lrpflow/csv.h"
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/visual/png.h"
@@ -81,8 +82,6 @@ Status PixelFlippingStage::open(const StageContext& ctx) {
   seed_ = ctx.options.get_int("seed");
   plot_ = ctx.options.get_bool("plot");
   files_ = ctx.item_files();
-  curve_sums_.assign(orderings_.size(), std::vector<double>(static_cast<size_t>(steps_ + 1), 0.0));
-  aopc_sums_.assign(orderings_.size(), 0.0);
   return Status::ok();
 }
 
@@ -167,6 +166,17 @@ Result<std::vector<std::vector<double>>> PixelFlippingStage::curves_for(const at
   return curves;
 }
 
+namespace {
+
+// AOPC = mean over k = 1..K of (s_0 - s_k), for one curve s_0..s_K.
+double aopc_of(const std::vector<double>& curve) {
+  double sum = 0;
+  for (size_t k = 1; k < curve.size(); ++k) sum += curve[0] - curve[k];
+  return curve.size() > 1 ? sum / static_cast<double>(curve.size() - 1) : 0.0;
+}
+
+}  // namespace
+
 Status PixelFlippingStage::process(Item& item) {
   auto input = item.tensor(input_slot_);
   if (!input) return input.status();
@@ -196,14 +206,10 @@ Status PixelFlippingStage::process(Item& item) {
     per_sample.push_back(std::move(curves).value());
   }
 
-  // AOPC = mean over k = 1..K of (s_0 - s_k).
   std::vector<std::vector<double>> aopc(static_cast<size_t>(batch), std::vector<double>(orderings_.size()));
   for (std::int64_t b = 0; b < batch; ++b)
     for (size_t o = 0; o < orderings_.size(); ++o) {
-      const auto& c = per_sample[static_cast<size_t>(b)][o];
-      double sum = 0;
-      for (std::int64_t k = 1; k <= steps_; ++k) sum += c[0] - c[static_cast<size_t>(k)];
-      aopc[static_cast<size_t>(b)][o] = sum / static_cast<double>(steps_);
+      aopc[static_cast<size_t>(b)][o] = aopc_of(per_sample[static_cast<size_t>(b)][o]);
       item.set_metric("aopc/" + ordering_names_[o] + (batch == 1 ? "" : "/" + std::to_string(b)), aopc[static_cast<size_t>(b)][o]);
     }
 
@@ -217,7 +223,7 @@ Status PixelFlippingStage::process(Item& item) {
       csv << b << "," << k << "," << k * patches_per_step_ << ","
           << fmt::format("{:.6g}", static_cast<double>(k * patches_per_step_) / static_cast<double>(regions));
       for (size_t o = 0; o < orderings_.size(); ++o)
-        csv << "," << fmt::format("{:.9g}", per_sample[static_cast<size_t>(b)][o][static_cast<size_t>(k)]);
+        csv << "," << fmt::format("{}", per_sample[static_cast<size_t>(b)][o][static_cast<size_t>(k)]);  // read back by close()
       csv << "\n";
     }
   const std::string csv_file = files_.relative(item.id(), ".perturbation.csv");
@@ -233,49 +239,76 @@ Status PixelFlippingStage::process(Item& item) {
         plot_curves(item.id() + ": score vs. perturbation (legend: AOPC)", on_probability_ ? "probability" : "logit", lines)));
     item.add_output("perturbation_plot", plot_file);
   }
-
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  for (std::int64_t b = 0; b < batch; ++b) {
-    for (size_t o = 0; o < orderings_.size(); ++o) {
-      for (size_t k = 0; k < curve_sums_[o].size(); ++k) curve_sums_[o][k] += per_sample[static_cast<size_t>(b)][o][k];
-      aopc_sums_[o] += aopc[static_cast<size_t>(b)][o];
-    }
-    ++samples_;
-  }
   return Status::ok();
 }
 
 Status PixelFlippingStage::close(const CloseContext& ctx) {
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  if (samples_ == 0) return Status::ok();  // nothing measured: no run-level files
-  const double n = static_cast<double>(samples_);
+  // The run's means, from every ok item's perturbation.csv in input order (CloseContext::for_each_ok_item).
+  std::vector<std::vector<double>> curve_sums(orderings_.size(), std::vector<double>(static_cast<size_t>(steps_ + 1), 0.0));
+  std::vector<double> aopc_sums(orderings_.size(), 0.0);
+  std::int64_t samples = 0;
+  LRPFLOW_RETURN_IF_ERROR(ctx.visit_ok_items([&](const RecordedItem& item) -> Status {
+    const std::string path = item.output("perturbation_csv");
+    if (path.empty()) return Status::ok();
+    const std::string origin = (ctx.output_dir / path).string();
+    auto text = read_file(ctx.output_dir / path);
+    if (!text) return text.status();
+    auto table = parse_csv_table(text.value(), origin);
+    if (!table) return table.status();
+    std::vector<std::size_t> columns;
+    for (const std::string& name : ordering_names_) {
+      auto c = table.value().column(name, origin);
+      if (!c) return c.status();
+      columns.push_back(c.value());
+    }
+    const std::size_t rows = table.value().rows.size();
+    const auto per_sample = static_cast<std::size_t>(steps_ + 1);
+    if (rows == 0 || rows % per_sample != 0)
+      return Status::error(origin + ": " + std::to_string(rows) + " rows, not a multiple of the " + std::to_string(per_sample) +
+                           " steps this stage measures");
+    for (std::size_t first = 0; first < rows; first += per_sample, ++samples) {
+      for (size_t o = 0; o < orderings_.size(); ++o) {
+        std::vector<double> curve;
+        for (std::size_t r = first; r < first + per_sample; ++r) {
+          auto score = csv_number(table.value(), r, columns[o], origin);
+          if (!score) return score.status();
+          curve.push_back(score.value());
+          curve_sums[o][r - first] += score.value();
+        }
+        aopc_sums[o] += aopc_of(curve);
+      }
+    }
+    return Status::ok();
+  }));
+  if (samples == 0) return Status::ok();  // nothing measured: no run-level files
+  const double n = static_cast<double>(samples);
   std::ostringstream csv;
   csv << "step,regions_perturbed";
   for (const std::string& name : ordering_names_) csv << "," << name;
   csv << "\n";
   std::vector<Curve> lines(orderings_.size());
   for (size_t o = 0; o < orderings_.size(); ++o)
-    lines[o].name = fmt::format("{} {:.4f}", ordering_names_[o], aopc_sums_[o] / n);
+    lines[o].name = fmt::format("{} {:.4f}", ordering_names_[o], aopc_sums[o] / n);
   for (std::int64_t k = 0; k <= steps_; ++k) {
     csv << k << "," << k * patches_per_step_;
     for (size_t o = 0; o < orderings_.size(); ++o) {
-      const double mean = curve_sums_[o][static_cast<size_t>(k)] / n;
+      const double mean = curve_sums[o][static_cast<size_t>(k)] / n;
       csv << "," << fmt::format("{:.9g}", mean);
       lines[o].y.push_back(mean);
     }
     csv << "\n";
   }
   nlohmann::json summary;
-  summary["samples"] = samples_;
+  summary["samples"] = samples;
   summary["score"] = on_probability_ ? "probability" : "logit";
   summary["patch"] = patch_;
   summary["patches_per_step"] = patches_per_step_;
   summary["steps"] = steps_;
   summary["formula"] = "AOPC = (1/K) sum_{k=1..K} (s_0 - s_k)";
-  std::string line = stage_id_ + ": mean AOPC over " + std::to_string(samples_) + " samples:";
+  std::string line = stage_id_ + ": mean AOPC over " + std::to_string(samples) + " samples:";
   for (size_t o = 0; o < orderings_.size(); ++o) {
-    summary["aopc"][ordering_names_[o]] = aopc_sums_[o] / n;
-    line += fmt::format(" {} {:.4f}", ordering_names_[o], aopc_sums_[o] / n);
+    summary["aopc"][ordering_names_[o]] = aopc_sums[o] / n;
+    line += fmt::format(" {} {:.4f}", ordering_names_[o], aopc_sums[o] / n);
   }
   // A shard of a split run writes its own run-level files (merge lists them per shard).
   const std::string csv_name = "perturbation_mean" + ctx.shard_suffix + ".csv";
@@ -286,7 +319,7 @@ Status PixelFlippingStage::close(const CloseContext& ctx) {
   if (plot_)
     LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
         ctx.output_dir / plot_name,
-        plot_curves("mean over " + std::to_string(samples_) + " samples (legend: mean AOPC)",
+        plot_curves("mean over " + std::to_string(samples) + " samples (legend: mean AOPC)",
                     on_probability_ ? "probability" : "logit", lines)));
   if (ctx.run_outputs) {
     ctx.run_outputs->push_back({"perturbation_csv", csv_name});

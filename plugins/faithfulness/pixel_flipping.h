@@ -14,13 +14,13 @@
 // <id>.perturbation.csv and plot <id>.perturbation.png. At close(): perturbation_mean.csv/.png (mean
 // curves) and faithfulness.json (mean AOPC per ordering), with the shard suffix in a split run.
 //
-// Reentrant: process() only reads what open() set up, except the run-level sums (mutex).
+// Reentrant: process() only reads what open() set up. The run-level means are computed at close()
+// from every ok item's perturbation.csv (also the items of an earlier session, after --resume).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -64,10 +64,6 @@ class PixelFlippingStage : public Stage {
   ItemFiles files_;
   std::string stage_id_;
 
-  std::mutex run_mutex_;  // guards the run-level sums below
-  std::vector<std::vector<double>> curve_sums_;  // per ordering, per step
-  std::vector<double> aopc_sums_;
-  std::int64_t samples_ = 0;
 };
 
 }  // namespace lrpflow::eval

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "lrpflow/csv.h"
 #include "lrpflow/files.h"
 #include "lrpflow/lrp/slots.h"
 #include "lrpflow/selection/neurons.h"
@@ -21,16 +22,9 @@
 namespace lrpflow::stages {
 namespace {
 
-std::string csv_of(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::ostringstream out;
-  for (size_t i = 0; i < header.size(); ++i) out << (i ? "," : "") << header[i];
-  out << "\n";
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << row[i];
-    out << "\n";
-  }
-  return out.str();
-}
+// The columns of an item's fidelity.csv; close() reads them back, so the numbers are written as the
+// shortest text that reads back as the same double.
+const CsvRow kItemSweepHeader = {"layer", "selector", "k", "n", "mse", "smape", "kept_class"};
 
 }  // namespace
 
@@ -102,17 +96,16 @@ Status FidelityStage::process(Item& item) {
   }
   if (!sweep_) return Status::ok();
 
-  std::vector<std::vector<std::string>> table;
+  std::vector<CsvRow> table;
   std::map<std::string, std::int64_t> optimal_k;
   for (const SweepRow& r : rows) {
-    table.push_back({r.layer, "getoptimizer", std::to_string(r.k), fmt::format("{:g}", r.n), fmt::format("{:.9g}", r.mse),
-                     fmt::format("{:.9g}", r.smape), r.kept_class ? "1" : "0"});
+    table.push_back({r.layer, "getoptimizer", std::to_string(r.k), fmt::format("{}", r.n), fmt::format("{}", r.mse),
+                     fmt::format("{}", r.smape), r.kept_class ? "1" : "0"});
     if (r.smape < smape_target_ && (optimal_k.count(r.layer) == 0 || r.k < optimal_k[r.layer])) optimal_k[r.layer] = r.k;
   }
   for (const auto& [layer, k] : optimal_k) item.set_metric("fidelity/" + layer + "/optimal_k", static_cast<double>(k));
   const std::string csv_file = files_.relative(item.id(), ".fidelity.csv");
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
-      files_.absolute(csv_file), csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class"}, table)));
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(csv_file), csv_text(kItemSweepHeader, table)));
   item.add_output("fidelity_csv", csv_file);
 
   std::map<std::string, Series> mse, smape;
@@ -131,9 +124,6 @@ Status FidelityStage::process(Item& item) {
   const std::string plot_file = files_.relative(item.id(), ".fidelity.png");
   LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(plot_file), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
   item.add_output("fidelity_plot", plot_file);
-
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  run_rows_.insert(run_rows_.end(), rows.begin(), rows.end());
   return Status::ok();
 }
 
@@ -164,21 +154,45 @@ Status FidelityStage::sweep(const lrp::Activations& acts, const lrp::Explanation
 }
 
 Status FidelityStage::close(const CloseContext& ctx) {
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  if (!sweep_ || run_rows_.empty()) return Status::ok();
-  // Mean over items per (layer, n, k): the run-level sweep.
+  if (!sweep_) return Status::ok();
+  // Mean over the run's ok items per (layer, n, k), read back from each item's fidelity.csv in input
+  // order: the same sums, in the same order, whether the run went through at once or was resumed.
   struct Sum {
     double mse = 0, smape = 0, kept = 0;
     int count = 0;
   };
   std::map<std::tuple<std::string, double, std::int64_t>, Sum> sums;
   std::vector<std::string> order;
-  for (const SweepRow& r : run_rows_) {
-    if (std::find(order.begin(), order.end(), r.layer) == order.end()) order.push_back(r.layer);
-    Sum& s = sums[{r.layer, r.n, r.k}];
-    s.mse += r.mse, s.smape += r.smape, s.kept += r.kept_class ? 1 : 0, ++s.count;
-  }
-  std::vector<std::vector<std::string>> table;
+  LRPFLOW_RETURN_IF_ERROR(ctx.visit_ok_items([&](const RecordedItem& item) -> Status {
+    const std::string path = item.output("fidelity_csv");
+    if (path.empty()) return Status::ok();  // recorded by a configuration without the sweep
+    const std::string origin = (ctx.output_dir / path).string();
+    auto text = read_file(ctx.output_dir / path);
+    if (!text) return text.status();
+    auto table = parse_csv_table(text.value(), origin);
+    if (!table) return table.status();
+    std::vector<std::size_t> column;
+    for (const std::string& name : kItemSweepHeader) {
+      auto c = table.value().column(name, origin);
+      if (!c) return c.status();
+      column.push_back(c.value());
+    }
+    for (std::size_t r = 0; r < table.value().rows.size(); ++r) {
+      std::vector<double> value(column.size());
+      for (std::size_t c = 2; c < column.size(); ++c) {
+        auto number = csv_number(table.value(), r, column[c], origin);
+        if (!number) return number.status();
+        value[c] = number.value();
+      }
+      const std::string& layer = table.value().rows[r][column[0]];
+      if (std::find(order.begin(), order.end(), layer) == order.end()) order.push_back(layer);
+      Sum& s = sums[{layer, value[3], static_cast<std::int64_t>(value[2])}];
+      s.mse += value[4], s.smape += value[5], s.kept += value[6], ++s.count;
+    }
+    return Status::ok();
+  }));
+  if (sums.empty()) return Status::ok();
+  std::vector<CsvRow> table;
   std::map<std::string, Series> mse, smape;
   for (const auto& [key, s] : sums) {
     const auto& [layer, n, k] = key;
@@ -194,7 +208,7 @@ Status FidelityStage::close(const CloseContext& ctx) {
   const std::string plot_name = "fidelity_sweep" + ctx.shard_suffix + ".png";
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
       ctx.output_dir / csv_name,
-      csv_of({"layer", "selector", "k", "n", "mse", "smape", "kept_class", "items"}, table)));
+      csv_text({"layer", "selector", "k", "n", "mse", "smape", "kept_class", "items"}, table)));
   std::vector<Series> mse_lines, smape_lines;
   for (const std::string& layer : order)
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);

@@ -2,13 +2,12 @@
 // critical-path graph and path fidelity.
 //
 // Selectors and critical_paths are reentrant (they read immutable resources and the item);
-// fidelity is reentrant too but guards its run-level sweep table with a mutex.
+// fidelity is reentrant too: its run-level sweep is computed at close() from the items' fidelity.csv.
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -116,9 +115,6 @@ class FidelityStage : public Stage {
   selection::Contribution contribution_ = selection::Contribution::Relevance;
   double smape_target_ = 5.0;
   std::int64_t sample_ = 0;
-
-  std::mutex run_mutex_;  // guards run_rows_
-  std::vector<SweepRow> run_rows_;
 };
 
 }  // namespace lrpflow::stages

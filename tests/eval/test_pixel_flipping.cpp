@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/recorded_items.h"
 #include "eval_test_support.h"
 
 namespace lrpflow::eval {
@@ -187,6 +188,7 @@ TEST(PixelFlipping, RandomOrderingIsSeededAndRunMeansAreWrittenAtClose) {
   CloseContext close;
   close.output_dir = out.path();
   close.run_outputs = &run_outputs;
+  close.for_each_ok_item = lrpflow::test_common::recorded_items({&a, &c});
   ASSERT_TRUE(first->close(close));
   std::ifstream in(out.path() / "faithfulness.json");
   const nlohmann::json summary = nlohmann::json::parse(in);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lrpflow/files.h"
+#include "lrpflow/item_log.h"
 #include "lrpflow/manifest.h"
 #include "test_support.h"
 
@@ -66,6 +67,103 @@ TEST(Manifest, RoundTripsThroughJson) {
   EXPECT_EQ(b.stages.at(0).type, "image_loader");
   // Serialising again gives the same text.
   EXPECT_EQ(manifest_to_json(b), json);
+}
+
+// The streamed writer lays the text out exactly as one json::dump(2) of the whole manifest would.
+TEST(Manifest, StreamedTextIsTheSameAsOneDump) {
+  const Manifest m = sample();
+  const std::string text = manifest_to_json(m);
+  EXPECT_EQ(text, nlohmann::ordered_json::parse(text).dump(2) + "\n");
+  Manifest empty = m;
+  empty.items.clear();
+  const std::string no_items = manifest_to_json(empty);
+  EXPECT_NE(no_items.find("\"items\": []"), std::string::npos);
+  EXPECT_EQ(no_items, nlohmann::ordered_json::parse(no_items).dump(2) + "\n");
+}
+
+// A checkpoint lists no items itself: they are in the item log, of which only the length the
+// checkpoint recorded counts (a line appended after it, or cut short by a kill, is not an item).
+TEST(Manifest, CheckpointFormReadsItsItemsFromTheLog) {
+  test::TempDir dir;
+  const Manifest m = sample();
+  auto log = ItemLog::create(dir.path() / "manifest.items.1.jsonl");
+  ASSERT_TRUE(log) << log.status().message();
+  for (const ManifestItem& item : m.items) ASSERT_TRUE(log.value()->append(item));
+  ASSERT_TRUE(log.value()->sync());
+  Manifest checkpoint = m;
+  checkpoint.items.clear();
+  checkpoint.items_log = ManifestItemLog{"manifest.items.1.jsonl", log.value()->synced_bytes()};
+  ASSERT_TRUE(write_manifest(dir.path() / "manifest.json", checkpoint));
+  ManifestItem late = m.items[0];
+  late.id = "late";
+  late.index = 7;
+  ASSERT_TRUE(log.value()->append(late));  // after the checkpoint: not recorded
+  const auto raw = nlohmann::json::parse(read_file(dir.path() / "manifest.json").value());
+  EXPECT_FALSE(raw.contains("items")) << "a reader that ignores items_log must not see an empty run";
+  EXPECT_EQ(raw["items_log"]["path"], "manifest.items.1.jsonl");
+
+  auto back = read_manifest(dir.path() / "manifest.json");
+  ASSERT_TRUE(back) << back.status().message();
+  EXPECT_FALSE(back.value().items_log.has_value());
+  ASSERT_EQ(back.value().items.size(), 2u);
+  EXPECT_EQ(back.value().items[0].id, "a");  // in index order
+  EXPECT_EQ(back.value().items[1].id, "b");
+  EXPECT_EQ(back.value().items[1].outputs.size(), 3u);
+  EXPECT_EQ(manifest_to_json(back.value()), manifest_to_json(m));
+
+  // The log visited in index order, and the final manifest streamed from it equals the inline one.
+  std::vector<std::string> ids;
+  ASSERT_TRUE(log.value()->for_each([&](const ManifestItem& item) {
+    ids.push_back(item.id);
+    return Status::ok();
+  }));
+  EXPECT_EQ(ids, (std::vector<std::string>{"a", "b", "late"}));
+  ids.clear();
+  ASSERT_TRUE(log.value()->for_each([&](const ManifestItem& item) {
+    ids.push_back(item.id);
+    return Status::ok();
+  }, true));
+  EXPECT_EQ(ids, (std::vector<std::string>{"b", "late"}));
+  ASSERT_TRUE(write_manifest(dir.path() / "final.json", m, [&](const std::function<Status(const ManifestItem&)>& visit) {
+    return log.value()->for_each(visit);
+  }));
+  Manifest with_late = m;
+  with_late.items.push_back(late);
+  EXPECT_EQ(read_file(dir.path() / "final.json").value(), manifest_to_json(with_late));
+}
+
+TEST(Manifest, ItemLogReferencesAreCheckedAndNamed) {
+  test::TempDir dir;
+  auto log = ItemLog::create(dir.path() / "manifest.items.1.jsonl");
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log.value()->append(sample().items[0]));
+  ASSERT_TRUE(log.value()->sync());
+  const std::int64_t bytes = log.value()->synced_bytes();
+  auto read_with = [&](const std::string& path, std::int64_t length) {
+    Manifest m = sample();
+    m.items.clear();
+    m.items_log = ManifestItemLog{path, length};
+    EXPECT_TRUE(write_manifest(dir.path() / "manifest.json", m));
+    return read_manifest(dir.path() / "manifest.json");
+  };
+  for (const std::string hostile : {"../manifest.items.1.jsonl", "/etc/passwd", "sub/x.jsonl", "", ".."}) {
+    auto r = read_with(hostile, bytes);
+    ASSERT_FALSE(r) << hostile;
+    EXPECT_NE(r.status().message().find("items_log must name a file beside the manifest"), std::string::npos)
+        << r.status().message();
+  }
+  auto longer = read_with("manifest.items.1.jsonl", bytes + 10);
+  ASSERT_FALSE(longer);
+  EXPECT_NE(longer.status().message().find("the manifest recorded " + std::to_string(bytes + 10)), std::string::npos)
+      << longer.status().message();
+  auto inside_a_line = read_with("manifest.items.1.jsonl", bytes - 3);
+  ASSERT_FALSE(inside_a_line);
+  EXPECT_NE(inside_a_line.status().message().find("manifest.items.1.jsonl:1: the recorded part ends inside a line"),
+            std::string::npos)
+      << inside_a_line.status().message();
+  auto missing = read_with("manifest.items.9.jsonl", 0);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.status().message().find("manifest.items.9.jsonl"), std::string::npos);
 }
 
 TEST(Manifest, ProvenanceAndWarningsRoundTrip) {

@@ -1,10 +1,16 @@
 // Runtime: ordering, backpressure, error propagation, stop on error, interruption, resume.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "lrpflow/files.h"
+#include "lrpflow/item_log.h"
 #include "lrpflow/manifest.h"
 #include "lrpflow/runtime.h"
 #include "test_support.h"
@@ -279,6 +285,78 @@ TEST(Runtime, ResumeSkipsDoneItemsAndRerunsFailedOrMissingOnes) {
   EXPECT_EQ(third.report.value().exit_code(), 0);
 }
 
+std::vector<fs::path> item_logs_in(const fs::path& dir) {
+  std::vector<fs::path> logs;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".jsonl") logs.push_back(entry.path());
+  return logs;
+}
+
+// While a run is under way its items are in the item log, not in memory: every checkpoint
+// manifest reads back (through the log) as exactly the items recorded so far, its size does not
+// grow with them, and the final manifest lists them all inline with the log gone.
+TEST(Runtime, CheckpointsReferToTheItemLogAndTheFinalManifestIsInline) {
+  test::TempDir out;
+  RunOptions options;
+  options.manifest_interval_s = 0;  // a checkpoint after every item
+  std::vector<std::int64_t> recorded;
+  std::vector<std::uintmax_t> manifest_bytes;
+  options.on_progress = [&](const RunProgress& p) {
+    // on_progress runs before the checkpoint of this item: the one on disk has the items before it.
+    auto m = read_manifest(out.path() / "manifest.json");
+    ASSERT_TRUE(m) << m.status().message();
+    recorded.push_back(static_cast<std::int64_t>(m.value().items.size()));
+    EXPECT_EQ(static_cast<std::int64_t>(m.value().items.size()), p.done - 1);
+    manifest_bytes.push_back(fs::file_size(out.path() / "manifest.json"));
+    EXPECT_EQ(item_logs_in(out.path()).size(), 1u);
+  };
+  const RunResult r = run(source(30) + "  - id: write\n    type: test_writer\nruntime: {threads: 2}\n", out.path(), options);
+  ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
+  ASSERT_EQ(recorded.size(), 30u);
+  EXPECT_EQ(recorded.back(), 29);
+  // After the first item's (the stage table is empty before it), only the stage timings and the
+  // log's length change from one checkpoint to the next.
+  EXPECT_LT(manifest_bytes.back(), manifest_bytes[1] + 40) << "a checkpoint's cost does not grow with the run";
+  EXPECT_TRUE(item_logs_in(out.path()).empty());
+  const auto raw = nlohmann::json::parse(read_file(out.path() / "manifest.json").value());
+  EXPECT_FALSE(raw.contains("items_log"));
+  ASSERT_EQ(raw["items"].size(), 30u);
+  for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(raw["items"][i]["index"], i);
+}
+
+// A run killed mid-way leaves a checkpoint and its log; --resume carries what the checkpoint
+// recorded (not what the log holds beyond it) and removes the old log.
+TEST(Runtime, ResumeAfterAKillReadsTheCheckpointsLog) {
+  test::TempDir out;
+  const std::string pipeline = source(12) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
+  // Turn the final manifest back into what a kill after 5 items leaves: a checkpoint naming a log
+  // of 5 recorded items plus a sixth appended after it.
+  Manifest m = manifest_of(out.path());
+  ASSERT_EQ(m.items.size(), 12u);
+  auto log = ItemLog::create(out.path() / "manifest.items.99999.jsonl");
+  ASSERT_TRUE(log);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log.value()->append(m.items[static_cast<std::size_t>(i)]));
+  ASSERT_TRUE(log.value()->sync());
+  ASSERT_TRUE(log.value()->append(m.items[5]));
+  m.items_log = ManifestItemLog{"manifest.items.99999.jsonl", log.value()->synced_bytes()};
+  m.items.clear();
+  m.run.state = "running";
+  ASSERT_TRUE(write_manifest(out.path() / "manifest.json", m));
+  log.value().reset();
+
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult second = run(pipeline, out.path(), resume);
+  ASSERT_TRUE(second.report.is_ok()) << second.report.status().message();
+  EXPECT_EQ(second.report.value().items_skipped, 5);
+  EXPECT_EQ(second.report.value().items_ok, 7);
+  EXPECT_TRUE(item_logs_in(out.path()).empty());
+  const Manifest final_manifest = manifest_of(out.path());
+  EXPECT_EQ(final_manifest.items.size(), 12u);
+  EXPECT_EQ(final_manifest.run.state, "complete");
+}
+
 TEST(Runtime, ResumeWithAChangedPipelineIsRefusedUnlessAllowedAndKeepsProvenance) {
   test::TempDir out;
   const std::string original = source(6) + "  - id: write\n    type: test_writer\n";
@@ -400,6 +478,41 @@ TEST(Runtime, ARunLeavesNoLockFileBehind) {
   for (const auto& entry : fs::directory_iterator(out.path())) {
     EXPECT_NE(entry.path().filename().string().rfind(".lock", 0), 0u) << entry.path();
   }
+}
+
+// A whole run and a shard never work in one folder at once (shards of one run do): the folder is
+// flocked exclusively by a whole run and shared by shards. The test holds the folder's lock as the
+// other kind of run would.
+TEST(Runtime, AWholeRunAndAShardCannotShareAFolderAtOnce) {
+  test::TempDir out;
+  const std::string pipeline = source(3) + "  - id: write\n    type: test_writer\n";
+  RunOptions shard;
+  shard.shard.index = 0;
+  shard.shard.count = 2;
+  {
+    const int dir = ::open(out.path().c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(dir, 0);
+    ASSERT_EQ(::flock(dir, LOCK_SH), 0);  // a shard at work
+    const RunResult whole = run(pipeline, out.path());
+    ASSERT_FALSE(whole.report.is_ok());
+    EXPECT_NE(whole.report.status().message().find("a whole run and shards cannot share an output folder"),
+              std::string::npos)
+        << whole.report.status().message();
+    const RunResult other_shard = run(pipeline, out.path(), shard);
+    EXPECT_TRUE(other_shard.report.is_ok()) << other_shard.report.status().message();
+    ::close(dir);
+  }
+  {
+    const int dir = ::open(out.path().c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(dir, 0);
+    ASSERT_EQ(::flock(dir, LOCK_EX), 0);  // a whole run at work
+    const RunResult one_shard = run(pipeline, out.path(), shard);
+    ASSERT_FALSE(one_shard.report.is_ok());
+    EXPECT_NE(one_shard.report.status().message().find("another lrpflow process is running a whole run"), std::string::npos)
+        << one_shard.report.status().message();
+    ::close(dir);
+  }
+  EXPECT_TRUE(run(pipeline, out.path()).report.is_ok()) << "the locks go with the processes holding them";
 }
 
 TEST(Runtime, ARunThatCannotStartLeavesNoOutputFolder) {

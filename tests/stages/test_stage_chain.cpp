@@ -59,22 +59,26 @@ output: {dir: )" + out.string() + R"(, report: false}
 )";
 }
 
-Result<RunReport> try_run_text(const std::string& text, const fs::path& dir) {
+const PluginRegistry& test_registry() {
   static PluginRegistry registry;
   static bool loaded = false;
   if (!loaded) {
     registry.load_directories({LRPFLOW_TEST_PLUGIN_DIR});
     loaded = true;
   }
-  PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, registry);
+  return registry;
+}
+
+Result<RunReport> try_run_text(const std::string& text, const fs::path& dir, const RunOptions& options = {}) {
+  PipelineLoad load = parse_pipeline(text, dir / "pipeline.yaml", {}, test_registry());
   std::string problems;
   for (const auto& d : load.diagnostics) problems += d.to_string() + "\n";
   if (!load.ok()) return Status::error("the pipeline does not load: " + problems);
-  return run_pipeline(*load.pipeline, registry);
+  return run_pipeline(*load.pipeline, test_registry(), options);
 }
 
-RunReport run_text(const std::string& text, const fs::path& dir) {
-  auto report = try_run_text(text, dir);
+RunReport run_text(const std::string& text, const fs::path& dir, const RunOptions& options = {}) {
+  auto report = try_run_text(text, dir, options);
   EXPECT_TRUE(report) << report.status().message();
   return report.value();
 }
@@ -168,6 +172,57 @@ output: {dir: )" + (dir / "out").string() + R"(, report: false}
   auto index = read_file(dir / "out/report/index.html");
   ASSERT_TRUE(index);
   EXPECT_NE(index.value().find("<b>Warning:</b> " + html_escape(warning)), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A resumed run's run-level files are computed from every ok item of the run, not only from the
+// items of the last session: after a resume that redoes half the items, fidelity_sweep.csv,
+// perturbation_mean.csv and faithfulness.json equal an uninterrupted run's byte for byte.
+TEST(StageChain, RunLevelFilesAfterAResumeEqualAnUninterruptedRun) {
+  const fs::path dir = fresh_dir("resume_run_level");
+  write_inputs("tiny_cnn", dir);
+  auto pipeline = [&](const fs::path& out) {
+    return R"(version: 1
+resources:
+  model: {type: model, options: {path: )" + fixture_dir() + R"(/tiny_cnn/model_scripted.pt, input_shape: [3, 32, 32]}}
+  rules: {type: ruleset, options: {model: model, name: epsilon_plus_flat}}
+stages:
+  - {id: load, type: npy_loader, options: {path: inputs}}
+  - {id: forward, type: forward}
+  - {id: lrp, type: lrp}
+  - {id: select, type: getoptimizer, options: {layers: ["2", "5"], k: 3}}
+  - {id: fidelity, type: fidelity, options: {sweep: true, ns: [0, 1]}}
+  - {id: flip, type: pixel_flipping, options: {patch: 8, steps: 4, plot: false}}
+runtime: {threads: 2, max_in_flight: 3}
+output: {dir: )" + out.string() + R"(, report: false}
+)";
+  };
+  const RunReport clean = run_text(pipeline(dir / "clean"), dir);
+  ASSERT_GE(clean.items_ok, 4);
+  const RunReport first = run_text(pipeline(dir / "resumed"), dir);
+  ASSERT_EQ(first.items_ok, clean.items_ok);
+  // Lose every other item's files, as if the first session had been killed before them.
+  auto manifest = read_manifest(first.manifest_path);
+  ASSERT_TRUE(manifest) << manifest.status().message();
+  std::int64_t lost = 0;
+  for (const ManifestItem& item : manifest.value().items) {
+    if (item.index % 2 == 0) continue;
+    for (const OutputFile& f : item.outputs) fs::remove(dir / "resumed" / f.path);
+    ++lost;
+  }
+  ASSERT_GT(lost, 0);
+  RunOptions options;
+  options.resume = true;
+  const RunReport resumed = run_text(pipeline(dir / "resumed"), dir, options);
+  EXPECT_EQ(resumed.items_ok, lost);
+  EXPECT_EQ(resumed.items_skipped, clean.items_ok - lost);
+  for (const char* name : {"fidelity_sweep.csv", "perturbation_mean.csv", "faithfulness.json"}) {
+    auto expected = read_file(dir / "clean" / name);
+    auto actual = read_file(dir / "resumed" / name);
+    ASSERT_TRUE(expected) << expected.status().message();
+    ASSERT_TRUE(actual) << actual.status().message();
+    EXPECT_EQ(actual.value(), expected.value()) << name;
+  }
   fs::remove_all(dir);
 }
 

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,12 +83,22 @@ struct ManifestConfiguration {
   std::string started_at;              // the start of the first run with this configuration
 };
 
+// A checkpoint's reference to the run's item log (item_log.h): its file name in the manifest's
+// folder and the length that was durable when the checkpoint was written.
+struct ManifestItemLog {
+  std::string path;
+  std::int64_t bytes = 0;
+};
+
 struct Manifest {
   ManifestRunInfo run;
   std::vector<ManifestConfiguration> configurations;  // run.pipeline_hash's first unless merged
   std::vector<ManifestItem> items;  // sorted by index when written
   std::vector<OutputFile> run_outputs;
   std::vector<StageStats> stages;
+  // Set while a run is under way: the items are in this log, not in `items` (which the JSON form
+  // then omits). read_manifest() reads the log back into `items` and clears this.
+  std::optional<ManifestItemLog> items_log;
 };
 
 // Adds `configuration` unless one with its hash is listed (then keeps the earlier start time).
@@ -97,6 +108,15 @@ std::map<std::string, std::int64_t> items_per_configuration(const Manifest& mani
 
 // Serialises / parses the JSON form.
 std::string manifest_to_json(const Manifest& manifest);
+// The JSON form with the items that `items` visits (in the order visited) in place of
+// manifest.items, written piece by piece to `out`: a manifest of 100,000 items is never one string.
+using ManifestItemSource = std::function<Status(const std::function<Status(const ManifestItem&)>&)>;
+Status write_manifest_json(const Manifest& manifest, const ManifestItemSource& items,
+                           const std::function<Status(std::string_view)>& out);
+// One item as one line of JSON (the item log's form), and back; errors name `origin`.
+std::string manifest_item_to_json_line(const ManifestItem& item);
+Result<ManifestItem> manifest_item_from_json(std::string_view text, const std::string& origin,
+                                             const std::string& default_pipeline_hash);
 // The error names `origin` (the file) and what is wrong.
 Result<Manifest> manifest_from_json(std::string_view json, const std::string& origin);
 
@@ -104,6 +124,11 @@ Result<Manifest> manifest_from_json(std::string_view json, const std::string& or
 // flushed to disk first (flush_written_files()), so whatever it lists is durable; then the
 // manifest itself.
 Status write_manifest(const std::filesystem::path& path, const Manifest& manifest);
+// The same, with the items `items` visits instead of manifest.items (the run's final manifest,
+// streamed from its item log).
+Status write_manifest(const std::filesystem::path& path, const Manifest& manifest, const ManifestItemSource& items);
+// Reads the manifest and, in checkpoint form, the items of its item log (a file name in the
+// manifest's folder; anything else is refused, naming the manifest).
 Result<Manifest> read_manifest(const std::filesystem::path& path);
 
 // True when every output the item recorded exists under `output_dir` (so the item can be skipped

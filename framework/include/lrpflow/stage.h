@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lrpflow/item.h"
@@ -52,6 +54,20 @@ struct StageContext {
   ItemFiles item_files() const { return {output_dir, output_layout}; }
 };
 
+// What an item recorded, as close() sees it (CloseContext::for_each_ok_item).
+struct RecordedItem {
+  const std::string& id;
+  std::int64_t index;  // position in the run's input list
+  const std::vector<OutputFile>& outputs;  // paths relative to the output directory
+  const std::map<std::string, double>& metrics;
+  // The path of this item's output of `kind`, or "" when it recorded none.
+  std::string output(std::string_view kind) const {
+    for (const OutputFile& file : outputs)
+      if (file.kind == kind) return file.path;
+    return "";
+  }
+};
+
 // Passed to close(): lets a stage write run-level outputs and see how the run went.
 struct CloseContext {
   std::filesystem::path output_dir;
@@ -65,6 +81,15 @@ struct CloseContext {
   // extension (fidelity_sweep.shard-0-of-4.csv); items_total/ok/failed then count the shard's items
   // only. `lrpflow merge` combines the shard files (docs/scale-out.md says how).
   std::string shard_suffix;
+  // Visits every item of the run (of the shard) recorded as ok, in input order: those of this session
+  // and, after --resume, those an earlier session recorded. Compute run-level outputs from what these
+  // items recorded (their files and metrics), not from what process() saw, so that a resumed run's
+  // run-level files equal an uninterrupted run's, and memory does not grow with the item count.
+  // Unset (tests that call close() directly): no item is visited.
+  std::function<Status(const std::function<Status(const RecordedItem&)>&)> for_each_ok_item;
+  Status visit_ok_items(const std::function<Status(const RecordedItem&)>& visit) const {
+    return for_each_ok_item ? for_each_ok_item(visit) : Status::ok();
+  }
 };
 
 // One input the source stage will produce, known before any item is loaded (so that the run can
