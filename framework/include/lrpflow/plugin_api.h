@@ -26,7 +26,7 @@
 
 // Bump when anything a plugin compiles against changes in a way that breaks binary compatibility
 // (these headers, Item, the rule interface).
-#define LRPFLOW_PLUGIN_API_VERSION 1u
+#define LRPFLOW_PLUGIN_API_VERSION 2u  // 2: OptionSpec::min_int/max_int
 
 namespace lrpflow {
 namespace lrp {

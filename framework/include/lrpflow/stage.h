@@ -141,7 +141,7 @@ class GuardedStage final : public StageInstance {
       try {
         return impl_.enumerate();
       } catch (const std::exception& e) {
-        return Status::error(e.what());
+        return Status::error(exception_message(e));
       } catch (...) {
         return Status::error("unknown exception");
       }
@@ -156,7 +156,7 @@ class GuardedStage final : public StageInstance {
     try {
       return call();
     } catch (const std::exception& e) {
-      return Status::error(e.what());
+      return Status::error(exception_message(e));
     } catch (...) {
       return Status::error("unknown exception");
     }
