@@ -20,6 +20,7 @@
 #include "lrpflow/log.h"
 #include "lrpflow/lrp/ruleset.h"
 #include "lrpflow/pipeline.h"
+#include "lrpflow/yaml_load.h"
 
 namespace lrpflow::cli {
 namespace fs = std::filesystem;
@@ -83,8 +84,12 @@ void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels
   std::error_code ec;
   if (model.extension() == ".pt" && fs::is_regular_file(sidecar, ec)) {
     try {
-      node = YAML::LoadFile(sidecar.string());
+      node = load_yaml_file(sidecar);
       from = "sidecar " + sidecar.string();
+    } catch (const YamlContentError& e) {
+      log_warn(yaml_position(sidecar.string(), e.mark) + ": sidecar ignored (" + e.msg + ")");
+      node = YAML::Node();
+      from = "not set (sidecar unreadable)";
     } catch (const YAML::Exception& e) {
       log_warn(sidecar.string() + ": sidecar ignored (" + e.what() + ")");
       node = YAML::Node();

@@ -80,7 +80,7 @@ void add_inspect_command(CLI::App& app, CliGlobals& globals) {
           print_slots("reads", slots.reads);
           print_slots("writes", slots.writes);
         } catch (const std::exception& e) {
-          std::printf("  (depend on options without a default: %s)\n", e.what());
+          std::printf("  (depend on options without a default: %s)\n", exception_message(e).c_str());
         }
       }
     }

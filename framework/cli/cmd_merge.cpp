@@ -150,6 +150,14 @@ Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& option
   }
   const std::map<std::int64_t, fs::path> none;
   const std::map<std::int64_t, fs::path>& files = found.count(count) ? found.at(count) : none;
+  // A --count that no manifest has is a typing error: say what is there instead of calling shard
+  // 0 of it missing (and do not walk a billion missing shards under --mpi either).
+  if (files.empty() && !found.empty() && !options.tolerate_failed_shards) {
+    std::string counts;
+    for (const auto& [n, files_of_n] : found) counts += (counts.empty() ? "" : " or ") + std::to_string(n);
+    return Status::error("--count " + std::to_string(count) + ": " + dir.string() + " holds no manifest of a run with " +
+                         std::to_string(count) + " shards (its shard manifests are of a run with " + counts + " shards)");
+  }
 
   // Every shard present and complete, or (under --mpi) recorded as failed.
   std::map<std::int64_t, Manifest> shards;             // complete shards

@@ -1,6 +1,10 @@
 #include "lrpflow/image.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <opencv2/imgcodecs.hpp>
@@ -18,12 +22,85 @@ double channel_value(const std::vector<double>& values, int channel, double fall
   return values.size() == 1 ? values[0] : values[static_cast<std::size_t>(channel)];
 }
 
+std::uint32_t big_endian(std::string_view bytes, std::size_t at, int length) {
+  std::uint32_t value = 0;
+  for (int i = 0; i < length; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+std::uint32_t little_endian(std::string_view bytes, std::size_t at, int length) {
+  std::uint32_t value = 0;
+  for (int i = length - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+// A JPEG's size is in its first start-of-frame segment (SOF0..SOF15 but DHT, JPG and DAC); the
+// segments before it are skipped by their lengths.
+std::optional<cv::Size> jpeg_size(std::string_view bytes) {
+  std::size_t at = 2;  // after SOI
+  while (at + 4 <= bytes.size()) {
+    if (static_cast<unsigned char>(bytes[at]) != 0xFF) return std::nullopt;
+    const unsigned marker = static_cast<unsigned char>(bytes[at + 1]);
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // no length field
+      at += 2;
+      continue;
+    }
+    const std::size_t length = big_endian(bytes, at + 2, 2);
+    const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame) {
+      if (at + 9 > bytes.size()) return std::nullopt;
+      return cv::Size(static_cast<int>(big_endian(bytes, at + 7, 2)), static_cast<int>(big_endian(bytes, at + 5, 2)));
+    }
+    if (marker == 0xDA || marker == 0xD9 || length < 2) return std::nullopt;  // scan or end before any frame
+    at += 2 + length;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-Result<cv::Mat> decode_image_file(const std::filesystem::path& path) {
+Result<cv::Size> encoded_image_size(std::string_view bytes) {
+  static constexpr std::string_view kPng("\x89PNG\r\n\x1a\n", 8);
+  if (bytes.size() >= 24 && bytes.substr(0, 8) == kPng && bytes.substr(12, 4) == "IHDR") {
+    const std::uint32_t width = big_endian(bytes, 16, 4), height = big_endian(bytes, 20, 4);
+    // PNG allows up to 2^31 - 1 per side; OpenCV's cv::Size is int.
+    if (width > 0x7FFFFFFFu || height > 0x7FFFFFFFu) return Status::error("PNG header with a size beyond 2^31");
+    return cv::Size(static_cast<int>(width), static_cast<int>(height));
+  }
+  if (bytes.size() >= 4 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8) {
+    if (auto size = jpeg_size(bytes)) return *size;
+    return Status::error("a JPEG file without a readable frame header");
+  }
+  if (bytes.size() >= 26 && bytes.substr(0, 2) == "BM") {
+    const std::uint32_t header = little_endian(bytes, 14, 4);
+    if (header == 12) {  // BITMAPCOREHEADER: 16-bit sizes
+      return cv::Size(static_cast<int>(little_endian(bytes, 18, 2)), static_cast<int>(little_endian(bytes, 20, 2)));
+    }
+    const auto width = static_cast<std::int32_t>(little_endian(bytes, 18, 4));
+    const auto height = static_cast<std::int32_t>(little_endian(bytes, 22, 4));  // negative: stored top-down
+    if (width < 0 || height == std::numeric_limits<std::int32_t>::min()) return Status::error("BMP header with a bad size");
+    return cv::Size(width, std::abs(height));
+  }
+  return Status::error("not a PNG, JPEG or BMP file");
+}
+
+Result<cv::Mat> decode_image_file(const std::filesystem::path& path, std::int64_t max_pixels) {
   auto bytes = read_file(path);
   if (!bytes) return bytes.status();
   if (bytes.value().empty()) return Status::error(path.string() + ": empty file, not an image");
+  // The header says how much decoding would allocate: refuse before OpenCV does it.
+  auto size = encoded_image_size(bytes.value());
+  if (!size) return Status::error(path.string() + ": cannot decode image (" + size.status().message() + ")");
+  const std::int64_t pixels = static_cast<std::int64_t>(size.value().width) * size.value().height;
+  if (pixels > max_pixels) {
+    return Status::error(path.string() + ": the image is " + std::to_string(size.value().width) + "x" +
+                         std::to_string(size.value().height) + " (" + std::to_string(pixels) +
+                         " pixels), more than max_pixels = " + std::to_string(max_pixels));
+  }
   // imdecode on the bytes (not imread on the path) so that a read error and a decode error are
   // told apart, and no OpenCV path handling is involved.
   const cv::Mat buffer(1, static_cast<int>(bytes.value().size()), CV_8UC1,
@@ -42,6 +119,7 @@ Result<cv::Mat> decode_image_file(const std::filesystem::path& path) {
 Status validate_preprocess(const ImagePreprocess& params) {
   if (params.resize_shorter < 0) return Status::error("size must be >= 0, got " + std::to_string(params.resize_shorter));
   if (params.center_crop < 0) return Status::error("crop must be >= 0, got " + std::to_string(params.center_crop));
+  if (params.max_pixels < 1) return Status::error("max_pixels must be >= 1, got " + std::to_string(params.max_pixels));
   const std::size_t channels = params.gray ? 1 : 3;
   auto check_length = [&](const std::vector<double>& values, const char* what) -> Status {
     if (values.empty() || values.size() == 1 || values.size() == channels) return Status::ok();
@@ -91,6 +169,15 @@ Result<PreprocessedImage> preprocess_image(const cv::Mat& image, const ImagePrep
     const int shorter = std::min(height, width);
     if (shorter != params.resize_shorter) {
       const double scale = static_cast<double>(params.resize_shorter) / shorter;
+      const double longer = std::floor(std::max(height, width) * scale);
+      // The tensor, not only the decoded image, must fit: `size` can enlarge a small image.
+      if (longer * params.resize_shorter > static_cast<double>(params.max_pixels) ||
+          longer > std::numeric_limits<int>::max()) {
+        return Status::error("resizing the " + size_string(height, width) + " image to a shorter side of " +
+                             std::to_string(params.resize_shorter) + " gives " +
+                             std::to_string(static_cast<std::int64_t>(longer) * params.resize_shorter) +
+                             " pixels, more than max_pixels = " + std::to_string(params.max_pixels));
+      }
       const int new_height = height <= width ? params.resize_shorter : static_cast<int>(height * scale);
       const int new_width = height <= width ? static_cast<int>(width * scale) : params.resize_shorter;
       cv::Mat resized;

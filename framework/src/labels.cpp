@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "lrpflow/files.h"
+#include "lrpflow/yaml_load.h"
 
 namespace lrpflow {
 
@@ -15,10 +16,12 @@ Result<std::vector<std::string>> load_labels(const std::filesystem::path& file) 
   std::vector<std::string> labels;
   if (ext == ".yaml" || ext == ".yml") {
     try {
-      const YAML::Node root = YAML::Load(text.value());
+      const YAML::Node root = load_yaml(text.value());
       const YAML::Node classes = root["classes"];
       if (!classes || !classes.IsSequence()) return Status::error(file.string() + ": no `classes:` list");
       for (const auto& c : classes) labels.push_back(c.as<std::string>());
+    } catch (const YamlContentError& e) {
+      return Status::error(yaml_position(file.string(), e.mark) + ": " + e.msg);
     } catch (const YAML::Exception& e) {
       return Status::error(file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }

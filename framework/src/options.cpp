@@ -84,6 +84,19 @@ std::string format_list(const std::vector<T>& values, F format_one) {
 
 }  // namespace
 
+std::string abbreviate_for_message(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // inside a character
+  return std::string(text.substr(0, cut)) + "\u2026 (" + std::to_string(text.size()) + " bytes)";
+}
+
+Status check_int_range(std::int64_t value, const OptionSpec& spec) {
+  if (value >= spec.min_int && value <= spec.max_int) return Status::ok();
+  return Status::error(std::to_string(value) + " is out of range (" + std::to_string(spec.min_int) + " to " +
+                       std::to_string(spec.max_int) + ")");
+}
+
 const OptionValue& Options::at(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end() || std::holds_alternative<std::monostate>(it->second)) {

@@ -11,6 +11,7 @@
 
 #include "lrpflow/files.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/yaml_load.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -24,14 +25,15 @@ std::string Diagnostic::to_string() const {
 Result<Override> parse_override(const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos) {
-    return Status::error("--set '" + assignment + "': expected key=value, e.g. runtime.threads=4");
+    return Status::error("--set '" + abbreviate_for_message(assignment) + "': expected key=value, e.g. runtime.threads=4");
   }
   Override o;
   o.key = assignment.substr(0, eq);
   o.value = assignment.substr(eq + 1);
   o.origin = "--set " + assignment;
   if (o.key.empty() || o.key.front() == '.' || o.key.back() == '.' || o.key.find("..") != std::string::npos) {
-    return Status::error("--set '" + assignment + "': the key must be a dotted path like stages.lrp.options.rules");
+    return Status::error("--set '" + abbreviate_for_message(assignment) +
+                         "': the key must be a dotted path like stages.lrp.options.rules");
   }
   return o;
 }
@@ -50,7 +52,7 @@ namespace {
 
 std::string describe_node(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Scalar: return "'" + abbreviate_for_message(node.Scalar()) + "'";
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Map: return "a map";
     case YAML::NodeType::Null: return "nothing";
@@ -176,9 +178,8 @@ Result<std::int64_t> parse_int(const YAML::Node& node) {
   errno = 0;
   char* end = nullptr;
   const long long value = std::strtoll(text.c_str(), &end, 0);
-  if (text.empty() || *end != '\0' || errno == ERANGE) {
-    return Status::error("expected an int, got " + describe_node(node));
-  }
+  if (text.empty() || *end != '\0') return Status::error("expected an int, got " + describe_node(node));
+  if (errno == ERANGE) return Status::error(describe_node(node) + " is out of range (more than 64 bits)");
   return static_cast<std::int64_t>(value);
 }
 
@@ -198,7 +199,7 @@ Status check_choice(const std::string& value, const OptionSpec& spec) {
   if (spec.choices.empty() || std::find(spec.choices.begin(), spec.choices.end(), value) != spec.choices.end()) {
     return Status::ok();
   }
-  std::string message = "'" + value + "' is not one of: ";
+  std::string message = "'" + abbreviate_for_message(value) + "' is not one of: ";
   for (std::size_t i = 0; i < spec.choices.size(); ++i) message += (i ? ", " : "") + spec.choices[i];
   const std::string hint = did_you_mean(value, spec.choices);
   if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
@@ -229,6 +230,7 @@ Result<OptionValue> option_value_from_yaml(const YAML::Node& node, const OptionS
     case OptionType::Int: {
       auto value = parse_int(node);
       if (!value) return value.status();
+      LRPFLOW_RETURN_IF_ERROR(check_int_range(value.value(), spec));
       return OptionValue(value.value());
     }
     case OptionType::Float: {
@@ -259,6 +261,8 @@ Result<OptionValue> option_value_from_yaml(const YAML::Node& node, const OptionS
       for (const YAML::Node& element : elements.value()) {
         auto value = parse_int(element);
         if (!value) return Status::error("in the list: " + value.status().message());
+        const Status in_range = check_int_range(value.value(), spec);
+        if (!in_range) return Status::error("in the list: " + in_range.message());
         values.push_back(value.value());
       }
       return OptionValue(std::move(values));
@@ -296,7 +300,7 @@ class Checker {
   void error_at(const YAML::Node& node, const std::string& message) {
     for (const auto& [override_node, origin] : override_nodes_) {
       if (node.is(override_node)) {
-        diagnostics.push_back({origin, 0, 0, message});
+        diagnostics.push_back({abbreviate_for_message(origin), 0, 0, message});
         return;
       }
     }
@@ -309,7 +313,7 @@ class Checker {
   }
   void error_in_file(const std::string& message) { diagnostics.push_back({file_, 0, 0, message}); }
   void error_in_override(const Override& o, const std::string& message) {
-    diagnostics.push_back({o.origin, 0, 0, message});
+    diagnostics.push_back({abbreviate_for_message(o.origin), 0, 0, message});
   }
   std::pair<int, int> position(const YAML::Node& node) const {
     const YAML::Mark mark = node.Mark();
@@ -355,8 +359,16 @@ void Checker::apply_overrides(YAML::Node& root, const std::vector<Override>& ove
     if (o.literal_string) {
       value = YAML::Node(o.value);
     } else {
+      // A command-line value is a scalar or a plain flow collection: an alias there could only be
+      // a mistake or an attack (`&a [*a]` is a cycle, nested aliases a memory bomb).
+      YamlLoadLimits no_aliases;
+      no_aliases.allow_aliases = false;
       try {
-        value = YAML::Load(o.value);
+        value = load_yaml(o.value, no_aliases);
+      } catch (const YamlContentError& e) {
+        error_in_override(o, "the value is refused: " + e.msg +
+                                 " (values given with --set are scalars or plain lists and maps)");
+        continue;
       } catch (const YAML::Exception& e) {
         error_in_override(o, "the value is not valid YAML: " + e.msg);
         continue;
@@ -437,7 +449,7 @@ void Checker::check_keys(const YAML::Node& map, const std::vector<std::string>& 
   for (auto it = map.begin(); it != map.end(); ++it) {
     const std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string message = "unknown key '" + key + "' in " + where;
+    std::string message = "unknown key '" + abbreviate_for_message(key) + "' in " + where;
     const std::string hint = did_you_mean(key, allowed);
     if (!hint.empty()) {
       message += " (did you mean '" + hint + "'?)";
@@ -463,7 +475,7 @@ Options Checker::check_options(const YAML::Node& options_node, const YAML::Node&
         const std::string name = it->first.IsScalar() ? it->first.Scalar() : "?";
         auto spec = std::find_if(schema.begin(), schema.end(), [&](const OptionSpec& s) { return s.name == name; });
         if (spec == schema.end()) {
-          std::string message = owner + ": unknown option '" + name + "'";
+          std::string message = owner + ": unknown option '" + abbreviate_for_message(name) + "'";
           const std::string hint = did_you_mean(name, names);
           if (!hint.empty()) {
             message += " (did you mean '" + hint + "'?)";
@@ -546,7 +558,10 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
 
   YAML::Node loaded;
   try {
-    loaded = YAML::Load(std::string(text));
+    loaded = load_yaml(std::string(text));
+  } catch (const YamlContentError& e) {
+    load.diagnostics.push_back({file.string(), e.mark.line + 1, e.mark.column + 1, e.msg});
+    return load;
   } catch (const YAML::ParserException& e) {
     load.diagnostics.push_back(syntax_error(text, file.string(), e));
     return load;
@@ -822,7 +837,7 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
       try {
         config.slots = config.info->slots(config.options);
       } catch (const std::exception& e) {
-        checker.error_at(stage_nodes[k], stage_label(config.id, config.type) + ": cannot declare its slots: " + e.what());
+        checker.error_at(stage_nodes[k], stage_label(config.id, config.type) + ": cannot declare its slots: " + exception_message(e));
       }
     }
     std::vector<std::size_t> position_in_order(n);

@@ -381,7 +381,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     try {
       if (config.info && config.info->create) created = config.info->create(ctx);
     } catch (const std::exception& e) {
-      created = Status::error(e.what());
+      created = Status::error(exception_message(e));
     }
     if (!created) {
       return Status::error("resource '" + config.name + "' (" + config.type + "): " + created.status().message() +
@@ -398,7 +398,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     try {
       if (config.info && config.info->create) instance = config.info->create();
     } catch (const std::exception& e) {
-      return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create: " + e.what());
+      return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create: " + exception_message(e));
     }
     if (!instance) return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create an instance");
     StageContext ctx;
@@ -659,7 +659,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       emitter.activate();
       g.wait_for_all();
     } catch (const std::exception& e) {
-      graph_error = e.what();
+      graph_error = exception_message(e);
     }
   });
   if (!graph_error.empty()) report.problems.push_back("the run was aborted by an internal error: " + graph_error);

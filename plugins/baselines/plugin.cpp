@@ -43,7 +43,8 @@ const PluginDescriptor& describe() {
               "smoothgrad", "mean gradient over noisy copies of the input",
               {{"samples", OptionType::Int, std::int64_t{32}, "noisy copies per input"},
                {"noise", OptionType::Float, 0.1, "noise std as a fraction of the input's range (max - min)"},
-               {"seed", OptionType::Int, std::int64_t{0}, "random seed (the item index is added)"},
+               OptionSpec{"seed", OptionType::Int, std::int64_t{0}, "random seed (the item index is added)"}.int_range(
+                   std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()),
                {"batch", OptionType::Int, std::int64_t{32}, "noisy copies per backward pass"}}),
           attribution_type<GradCamStage>(
               "gradcam", "Grad-CAM at one conv layer, upsampled to the input size",

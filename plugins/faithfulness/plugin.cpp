@@ -23,7 +23,8 @@ StageTypeInfo pixel_flipping_type() {
            {"probability", "logit"}},
           {"orderings", OptionType::StringList, std::vector<std::string>{"morf", "lerf", "random"},
            "rankings to measure: morf, lerf, random"},
-          {"seed", OptionType::Int, std::int64_t{0}, "seed of the random ranking (combined with the item index)"},
+          OptionSpec{"seed", OptionType::Int, std::int64_t{0}, "seed of the random ranking (combined with the item index)"}
+              .int_range(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()),
           {"plot", OptionType::Bool, true, "write the per-item and mean curve PNGs"},
       },
       [](const Options& o) {

@@ -268,7 +268,8 @@ StageTypeInfo idx_loader_type() {
       {"labels", OptionType::String, std::string(""), "IDX label file; empty = the matching *-labels-idx1-* file beside the images if present; 'none' = no labels", false, {}},
       {"first", OptionType::Int, std::int64_t{0}, "first record to load", false, {}},
       {"count", OptionType::Int, std::int64_t{0}, "number of records (0 = all from `first`)", false, {}},
-      {"max_bytes", OptionType::Int, kDefaultMaxBytes, "most decoded image bytes to hold (records first..first+count); more is an error naming the limit", false, {}},
+      OptionSpec{"max_bytes", OptionType::Int, kDefaultMaxBytes, "most decoded image bytes to hold (records first..first+count); more is an error naming the limit", false, {}}
+          .int_range(1, std::numeric_limits<std::int64_t>::max()),
       {"mean", OptionType::FloatList, std::vector<double>{}, "mean subtracted after scaling to [0,1]", false, {}},
       {"std", OptionType::FloatList, std::vector<double>{}, "std divided by after subtracting the mean", false, {}},
   };

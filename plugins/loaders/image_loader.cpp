@@ -1,6 +1,7 @@
 // image_loader: PNG / JPEG / BMP files -> a normalised float tensor, the decoded image, the model's
 // view of it and the geometry between the two (for heatmaps drawn where the model looked).
 #include <any>
+#include <limits>
 
 #include <opencv2/core.hpp>
 
@@ -11,6 +12,10 @@
 
 namespace lrpflow::loaders {
 namespace {
+
+// `size` and `crop` beyond this are typing errors, refused when the pipeline is read (max_pixels
+// bounds the area of what is within).
+constexpr std::int64_t kMaxImageSide = std::int64_t{1} << 16;
 
 const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".bmp"};
 
@@ -31,6 +36,7 @@ class ImageLoader final : public SourceStage {
     params_.gray = ctx.options.get_string("color") == "gray";
     params_.mean = ctx.options.get_float_list("mean");
     params_.std = ctx.options.get_float_list("std");
+    params_.max_pixels = ctx.options.get_int("max_pixels");
     npy_ = ctx.options.get_bool("npy");
     return validate_preprocess(params_);
   }
@@ -45,7 +51,7 @@ class ImageLoader final : public SourceStage {
 
   Status process(Item& item) override {
     if (npy_ && is_npy(item.source())) return load_npy_input(item, slot_);
-    auto image = decode_image_file(item.source());
+    auto image = decode_image_file(item.source(), params_.max_pixels);
     if (!image) return image.status();
     auto preprocessed = preprocess_image(image.value(), params_);
     if (!preprocessed) return preprocessed.status().with_context(item.source());
@@ -69,8 +75,13 @@ class ImageLoader final : public SourceStage {
 StageTypeInfo image_loader_type() {
   std::vector<OptionSpec> options = {
       {"path", OptionType::String, {}, "a folder, a glob like imgs/*.png, a list file *.txt or one file; relative to the pipeline file", true, {}},
-      {"size", OptionType::Int, std::int64_t{0}, "resize so that the shorter side has this many pixels (0 = keep)", false, {}},
-      {"crop", OptionType::Int, std::int64_t{0}, "square centre crop after resizing (0 = none)", false, {}},
+      OptionSpec{"size", OptionType::Int, std::int64_t{0}, "resize so that the shorter side has this many pixels (0 = keep)", false, {}}
+          .int_range(0, kMaxImageSide),
+      OptionSpec{"crop", OptionType::Int, std::int64_t{0}, "square centre crop after resizing (0 = none)", false, {}}
+          .int_range(0, kMaxImageSide),
+      OptionSpec{"max_pixels", OptionType::Int, kDefaultMaxImagePixels,
+                 "most pixels (width x height) of an image, as decoded and after resizing; a larger one fails its item", false, {}}
+          .int_range(1, std::numeric_limits<std::int64_t>::max()),
       {"color", OptionType::String, std::string("rgb"), "channels of the tensor", false, {"rgb", "gray"}},
       {"mean", OptionType::FloatList, std::vector<double>{}, "per-channel mean subtracted after scaling to [0,1] (one value or one per channel)", false, {}},
       {"std", OptionType::FloatList, std::vector<double>{}, "per-channel std divided by after subtracting the mean", false, {}},

@@ -50,6 +50,8 @@ Status load_npy_input(Item& item, const std::string& slot) {
   if (t.dim() == 3) t = t.unsqueeze(0);
   else if (t.dim() != 4)
     return Status::error(item.source() + ": expected a CxHxW or NxCxHxW array, got shape " + shape_of(t));
+  // A zero-sized dimension (an empty batch) would reach the model and fail there, deep in LibTorch.
+  if (t.numel() == 0) return Status::error(item.source() + ": the array is empty (shape " + shape_of(t) + ")");
   item.set(slot, std::move(t));
   return Status::ok();
 }

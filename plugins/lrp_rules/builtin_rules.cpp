@@ -55,7 +55,7 @@ RuleFactory factory() {
     try {
       return std::shared_ptr<const PreparedRule>(std::make_shared<Rule>(layer, params));
     } catch (const std::exception& e) {
-      return Status::error(e.what());
+      return Status::error(exception_message(e));
     }
   };
 }
@@ -369,7 +369,7 @@ RuleFactory input_free_factory() {
     try {
       return std::shared_ptr<const PreparedRule>(std::make_shared<InputFreeRule>(layer, params, M));
     } catch (const std::exception& e) {
-      return Status::error(e.what());
+      return Status::error(exception_message(e));
     }
   };
 }

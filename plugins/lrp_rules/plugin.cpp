@@ -12,6 +12,7 @@
 #include "lrpflow/lrp/ruleset.h"
 #include "lrpflow/plugin_api.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/yaml_load.h"
 
 namespace {
 
@@ -48,7 +49,7 @@ std::string random_weights_note(const std::filesystem::path& model_path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(sidecar, ec)) return "";
   try {
-    const YAML::Node weights = YAML::LoadFile(sidecar.string())["weights"];
+    const YAML::Node weights = lrpflow::load_yaml_file(sidecar)["weights"];
     if (weights && weights.IsScalar() && weights.Scalar().rfind("random", 0) == 0) return weights.Scalar();
   } catch (const YAML::Exception&) {
   }
@@ -70,7 +71,7 @@ Result<std::shared_ptr<const Resource>> create_model(const ResourceContext& ctx)
     }
     return std::shared_ptr<const Resource>(model.value());
   } catch (const std::exception& e) {
-    return Status::error("resource '" + ctx.name + "': " + e.what());
+    return Status::error("resource '" + ctx.name + "': " + lrpflow::exception_message(e));
   }
 }
 
@@ -95,7 +96,7 @@ Result<std::shared_ptr<const Resource>> create_ruleset(const ResourceContext& ct
     if (!bound) return bound.status().with_context(where);
     return std::shared_ptr<const Resource>(bound.value());
   } catch (const std::exception& e) {
-    return Status::error("resource '" + ctx.name + "': " + e.what());
+    return Status::error("resource '" + ctx.name + "': " + lrpflow::exception_message(e));
   }
 }
 
@@ -111,7 +112,8 @@ const lrpflow::PluginDescriptor& describe() {
     model.options = {
         spec("path", OptionType::String, std::monostate{}, "model file (.pt TorchScript or .yaml description)", true),
         spec("input_shape", OptionType::IntList, std::vector<std::int64_t>{}, "per-sample input shape C,H,W (checks inputs, infers shapes)"),
-        spec("seed", OptionType::Int, std::int64_t{0}, "YAML models without weights: seed of the random weights"),
+        spec("seed", OptionType::Int, std::int64_t{0}, "YAML models without weights: seed of the random weights")
+            .int_range(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()),
     };
     model.create = create_model;
     d.resources.push_back(model);

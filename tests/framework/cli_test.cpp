@@ -355,6 +355,39 @@ TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
   }
 }
 
+TEST(Cli, AliasesInSetValuesAreAnErrorNotACrash) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  for (const std::string command : {"validate", "run"}) {
+    std::vector<std::string> args = {command, file.string(), "--set", "runtime.x=&a [*a]"};
+    if (command == "run") args.insert(args.end(), {"--out", (dir.path() / "out").string()});
+    const CliResult r = lrpflow_cli(args);
+    EXPECT_EQ(r.exit_code, command == "run" ? 2 : 1) << command << ": " << r.output;  // an invalid pipeline
+    EXPECT_TRUE(contains(r.output, "--set runtime.x=&a [*a]: error: the value is refused: anchors and aliases"))
+        << command << ": " << r.output;
+  }
+}
+
+TEST(Cli, ShardsRunWithOtherThreadCountsMergeAndAWrongCountSaysWhatIsThere) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const fs::path out = dir.path() / "out";
+  // Thread counts do not change outputs: the shards are one run, whatever each was given.
+  const CliResult first = lrpflow_cli({"run", file.string(), "--out", out.string(), "--shard", "0/2", "--threads", "1", "-q"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const CliResult second = lrpflow_cli({"run", file.string(), "--out", out.string(), "--shard", "1/2", "--threads", "3",
+                                        "--max-in-flight", "5", "--set", "runtime.intra_op_threads=2", "-q"});
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  const CliResult wrong = lrpflow_cli({"merge", out.string(), "--count", "1234567890", "--no-report"});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "--count 1234567890: " + out.string() + " holds no manifest of a run with 1234567890 "
+                                     "shards (its shard manifests are of a run with 2 shards)"))
+      << wrong.output;
+  const CliResult merged = lrpflow_cli({"merge", out.string(), "--no-report"});
+  EXPECT_EQ(merged.exit_code, 0) << merged.output;
+  EXPECT_TRUE(contains(merged.output, "merged 25 items (0 failed)")) << merged.output;
+}
+
 TEST(Cli, MergeHelpShowsNoReportAsAPlainFlag) {
   const CliResult help = lrpflow_cli({"merge", "--help"});
   EXPECT_EQ(help.exit_code, 0);

@@ -382,5 +382,82 @@ TEST(PipelineOverrides, KeysAddedBySetAreReportedAtTheSet) {
   EXPECT_TRUE(has_error(in_file, 8, 15, "stage 'write': unknown option 'bogus'")) << test::all_messages(in_file);
 }
 
+
+// "Billion laughs": nine levels of nine aliases, 339 bytes that expand to 9^9 strings.
+std::string alias_bomb() {
+  std::string text = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  for (char level = 'b'; level <= 'i'; ++level) {
+    text += std::string(1, level) + ": &" + level + " [";
+    for (int k = 0; k < 9; ++k) text += std::string(k ? "," : "") + "*" + static_cast<char>(level - 1);
+    text += "]\n";
+  }
+  return text;
+}
+
+TEST(PipelineOverrides, AnchorsAndAliasesInSetValuesAreRefused) {
+  // `&a [*a]` is a list that contains itself: walking it used to overflow the stack (SIGSEGV).
+  const PipelineLoad cycle = parse(kValid, {set("runtime.x=&a [*a]")});
+  EXPECT_TRUE(has_error(cycle, 0, 0, "anchors and aliases (&a, *a) are not allowed here", "--set runtime.x=&a [*a]"))
+      << test::all_messages(cycle);
+  const PipelineLoad plain_anchor = parse(kValid, {set("stages.src.options.prefix=&p x")});
+  EXPECT_TRUE(has_error(plain_anchor, 0, 0, "values given with --set are scalars or plain lists and maps",
+                        "--set stages.src.options.prefix=&p x"));
+  std::string flow_bomb = alias_bomb();
+  for (char& c : flow_bomb) if (c == '\n') c = ',';
+  const PipelineLoad bombed = parse(kValid, {set("runtime.x={" + flow_bomb + "}")});
+  ASSERT_EQ(bombed.diagnostics.size(), 1u) << test::all_messages(bombed);
+  EXPECT_NE(bombed.diagnostics[0].message.find("not allowed here"), std::string::npos);
+}
+
+TEST(Pipeline, AliasesInTheFileMayNotNestTheirOwnCollectionOrExplode) {
+  const PipelineLoad cycle = parse(std::string(kValid) + "runtime: &r {threads: 1, again: *r}\n");
+  EXPECT_TRUE(has_error(cycle, 8, 33, "the alias *r is inside the collection &r it names")) << test::all_messages(cycle);
+  const std::string bomb = alias_bomb();
+  EXPECT_LT(bomb.size(), 400u);
+  const PipelineLoad bombed = parse(std::string(kValid) + "output:\n  dir: x\n" + "runtime: {}\n" + bomb);
+  ASSERT_EQ(bombed.diagnostics.size(), 1u) << test::all_messages(bombed);
+  EXPECT_NE(bombed.diagnostics[0].message.find("aliases expand the document by more than 100000 nodes"), std::string::npos)
+      << test::all_messages(bombed);
+  EXPECT_GT(bombed.diagnostics[0].line, 10);
+  // Aliases of modest size stay allowed: a list written once, used twice.
+  const PipelineLoad reuse = parse(
+      "version: 1\nstages:\n  - id: src\n    type: test_source\n    options: {count: 3, fail_load: &ids [a, b]}\n"
+      "  - id: fail\n    type: test_fail\n    options: {ids: *ids}\n");
+  ASSERT_TRUE(reuse.ok()) << test::all_messages(reuse);
+  EXPECT_EQ(reuse.pipeline->stages[1].options.get_string_list("ids"), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(Pipeline, DuplicateKeysAreErrorsAtTheSecondKey) {
+  const PipelineLoad version = parse("version: 1\n" + std::string(kValid));
+  EXPECT_TRUE(has_error(version, 2, 1, "duplicate key 'version' (first given at line 1, column 1)"))
+      << test::all_messages(version);
+  const PipelineLoad option = parse(
+      "version: 1\nstages:\n  - id: src\n    type: test_source\n    options: {count: 3, count: 4}\n");
+  EXPECT_TRUE(has_error(option, 5, 25, "duplicate key 'count' (first given at line 5, column 15)"))
+      << test::all_messages(option);
+}
+
+TEST(Pipeline, IntOptionsOutsideTheirRangeAreErrorsNotWrappedNumbers) {
+  std::string text = kValid;
+  text.replace(text.find("count: 3"), 8, "count: 2147483648");
+  const PipelineLoad load = parse(text);
+  EXPECT_TRUE(has_error(load, 5, 22,
+                        "stage 'src': option 'count' (int): 2147483648 is out of range (-2147483648 to 2147483647)"))
+      << test::all_messages(load);
+  text.replace(text.find("2147483648"), 10, "99999999999999999999");
+  EXPECT_TRUE(has_error(parse(text), 5, 22, "'99999999999999999999' is out of range (more than 64 bits)"));
+}
+
+TEST(PipelineOverrides, HugeValuesAreAbbreviatedInMessages) {
+  const std::string huge(5'000'000, 'x');
+  const PipelineLoad load = parse(kValid, {set("stages.src.options.count=" + huge)});
+  ASSERT_EQ(load.diagnostics.size(), 1u);
+  const std::string message = load.diagnostics[0].to_string();
+  EXPECT_LT(message.size(), 1000u) << message.substr(0, 1000);
+  EXPECT_NE(message.find("expected an int, got 'xxxx"), std::string::npos) << message;
+  EXPECT_NE(message.find("\u2026 (5000000 bytes)'"), std::string::npos) << message;
+  EXPECT_NE(message.find("--set stages.src.options.count=xxx"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace lrpflow

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -536,6 +537,22 @@ TEST(Runtime, AnOpenFailureNamesTheSetThatGaveTheOptions) {
   ASSERT_FALSE(r.report.is_ok());
   EXPECT_EQ(r.report.status().message(),
             "resource 'k' (test_constant): deliberately failing resource (options given by --set resources.k.options.fail=true)");
+}
+
+
+TEST(Runtime, LibTorchErrorsReachUsersWithoutTheirBacktrace) {
+  // LibTorch's checks throw c10::Error, whose what() ends in kilobytes of C++ stack frames.
+  try {
+    TORCH_CHECK(false, "a LibTorch check failed");
+    FAIL() << "no exception";
+  } catch (const std::exception& e) {
+    ASSERT_NE(dynamic_cast<const c10::Error*>(&e), nullptr);
+    const std::string message = exception_message(e);
+    EXPECT_EQ(message, "a LibTorch check failed");
+    EXPECT_NE(std::string(e.what()).find("frame #"), std::string::npos);
+  }
+  const std::runtime_error plain("plain");
+  EXPECT_EQ(exception_message(plain), "plain");
 }
 
 }  // namespace

@@ -118,6 +118,17 @@ void expect_error(const Result<std::shared_ptr<RuleSet>>& result, const std::vec
     EXPECT_NE(result.status().message().find(f), std::string::npos) << "'" << f << "' not in: " << result.status().message();
 }
 
+TEST(RuleSets, DuplicateKeysAreErrorsAtFileLineColumn) {
+  // yaml-cpp alone keeps the first of two equal keys and drops the second silently.
+  const auto twice = parse_ruleset("name: t\nrules:\n  - match: {kind: Conv2d}\n    rule: epsilon\n    rule: zplus\n",
+                                   "test.yaml");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.status().message(), "test.yaml:5:5: duplicate key 'rule' (first given at line 4, column 5)");
+  const auto name = parse_ruleset("name: a\nname: b\nrules: []\n", "test.yaml");
+  ASSERT_FALSE(name);
+  EXPECT_EQ(name.status().message(), "test.yaml:2:1: duplicate key 'name' (first given at line 1, column 1)");
+}
+
 TEST(RuleSets, ValidationErrorsAreSpecific) {
   const std::string entry = "  - match: {kind: [Conv2d, Linear]}\n    rule: epsilon\n";
   const std::string base = "name: t\nrules:\n" + entry;

@@ -318,6 +318,73 @@ TEST(NpyLoader, AddsABatchDimensionToChwAndKeepsNchw) {
   EXPECT_EQ(items[1].tensor("x").value().sizes(), (std::vector<std::int64_t>{2, 1, 2, 2}));
 }
 
+TEST(ImageLoader, ImageSizesComeFromTheHeaderOfEachFormat) {
+  // Encoded by OpenCV, so the headers are real ones; a JPEG also carries JFIF segments before its frame.
+  for (const char* ext : {".png", ".jpg", ".bmp"}) {
+    std::vector<unsigned char> encoded;
+    ASSERT_TRUE(cv::imencode(ext, pattern_image(7, 13), encoded));
+    auto size = encoded_image_size(std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size()));
+    ASSERT_TRUE(size) << ext << ": " << size.status().message();
+    EXPECT_EQ(size.value(), cv::Size(13, 7)) << ext;
+  }
+  EXPECT_FALSE(encoded_image_size("GIF89a and so on"));
+}
+
+TEST(ImageLoader, AnImageLargerThanMaxPixelsIsAnItemErrorNamingTheLimitAndTheFile) {
+  TempDir dir;
+  ASSERT_TRUE(cv::imwrite((dir / "big.png").string(), pattern_image(40, 50)));
+  ASSERT_TRUE(cv::imwrite((dir / "small.png").string(), pattern_image(10, 10)));
+  auto stage = open_stage("image_loader", {{"path", std::string("*.png")}, {"max_pixels", std::int64_t{1000}}}, dir.path());
+  ASSERT_TRUE(stage.open_status) << stage.open_status.message();
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_TRUE(items[0].failed());
+  const std::string& message = items[0].error()->message;
+  EXPECT_NE(message.find((dir / "big.png").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("50x40 (2000 pixels), more than max_pixels = 1000"), std::string::npos) << message;
+  EXPECT_FALSE(items[1].failed());
+
+  // A PNG header may claim any size: 20000x20000 is refused from the header alone, by the default.
+  std::vector<unsigned char> encoded;
+  ASSERT_TRUE(cv::imencode(".png", pattern_image(2, 2), encoded));
+  std::string claims_huge(encoded.begin(), encoded.end());
+  for (int at : {16, 20}) claims_huge.replace(at, 4, std::string("\x00\x00\x4e\x20", 4));  // 20000
+  write_bytes(dir / "huge" / "claims.png", claims_huge);
+  auto defaults = open_stage("image_loader", {{"path", std::string("huge")}}, dir.path());
+  auto huge = load_all(defaults);
+  ASSERT_EQ(huge.size(), 1u);
+  ASSERT_TRUE(huge[0].failed());
+  EXPECT_NE(huge[0].error()->message.find("20000x20000 (400000000 pixels), more than max_pixels = " +
+                                          std::to_string(kDefaultMaxImagePixels)),
+            std::string::npos)
+      << huge[0].error()->message;
+}
+
+TEST(ImageLoader, ResizingBeyondMaxPixelsIsAnItemError) {
+  TempDir dir;
+  ASSERT_TRUE(cv::imwrite((dir / "wide.png").string(), pattern_image(10, 20)));
+  auto stage = open_stage("image_loader", {{"path", std::string("wide.png")}, {"size", std::int64_t{40000}}}, dir.path());
+  ASSERT_TRUE(stage.open_status) << stage.open_status.message();
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_TRUE(items[0].failed());
+  EXPECT_NE(items[0].error()->message.find("wide.png"), std::string::npos);
+  EXPECT_NE(items[0].error()->message.find("resizing the 10x20 image to a shorter side of 40000 gives 3200000000 pixels, "
+                                           "more than max_pixels"),
+            std::string::npos)
+      << items[0].error()->message;
+}
+
+TEST(NpyLoader, AnEmptyBatchIsAnItemErrorNamingTheFile) {
+  TempDir dir;
+  ASSERT_TRUE(write_npy(dir / "none.npy", at::zeros({0, 3, 4, 4})));
+  auto stage = open_stage("npy_loader", {{"path", std::string("none.npy")}}, dir.path());
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_TRUE(items[0].failed());
+  EXPECT_EQ(items[0].error()->message, (dir / "none.npy").string() + ": the array is empty (shape 0x3x4x4)");
+}
+
 TEST(NpyLoader, OtherRanksAndBadFilesAreItemErrorsNamingTheFile) {
   TempDir dir;
   ASSERT_TRUE(write_npy(dir / "five.npy", at::zeros({1, 1, 1, 2, 2})));

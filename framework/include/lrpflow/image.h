@@ -6,8 +6,10 @@
 // pure and thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -17,9 +19,20 @@
 
 namespace lrpflow {
 
+// The most pixels (width x height) an image may have by default, decoded or after resizing: a
+// 64-megapixel image takes ~200 MB per 8-bit copy and ~800 MB as a float tensor, so that several
+// items in flight fit a 24 GB machine. A small compressed file can declare a huge image.
+inline constexpr std::int64_t kDefaultMaxImagePixels = std::int64_t{1} << 26;
+
+// Width and height from the header of an encoded PNG, JPEG or BMP image, without decoding it
+// (OpenCV 4.6 has no public call for this). An error when the bytes are none of the three.
+Result<cv::Size> encoded_image_size(std::string_view bytes);
+
 // Decodes a PNG, JPEG or BMP file to 8-bit BGR (gray and 16-bit files are converted). Errors name
-// the file: missing, empty, or not decodable.
-Result<cv::Mat> decode_image_file(const std::filesystem::path& path);
+// the file: missing, empty, not decodable, or larger than `max_pixels` (checked in the header,
+// before anything is decoded).
+Result<cv::Mat> decode_image_file(const std::filesystem::path& path,
+                                  std::int64_t max_pixels = kDefaultMaxImagePixels);
 
 struct ImagePreprocess {
   int resize_shorter = 0;      // shorter side scaled to this many pixels, aspect kept; 0 = keep
@@ -27,6 +40,7 @@ struct ImagePreprocess {
   bool gray = false;           // one luminance channel instead of RGB
   std::vector<double> mean;    // per channel (or one value for all); empty = 0
   std::vector<double> std;     // per channel (or one value for all); empty = 1
+  std::int64_t max_pixels = kDefaultMaxImagePixels;  // most pixels of the resized image
 };
 
 // Checks the preprocessing parameters (non-negative sizes, mean/std lengths of 0, 1 or the channel
@@ -64,7 +78,7 @@ struct PreprocessedImage {
 // resize the shorter side (area averaging when shrinking, bilinear when enlarging; the longer side
 // becomes floor(long * size / short) like torchvision), centre crop (top-left offset
 // round((H - crop) / 2)), scale to [0, 1], then (x - mean[c]) / std[c]. A crop larger than the
-// resized image is an error giving both sizes.
+// resized image is an error giving both sizes; so is a resized image of more than max_pixels.
 Result<at::Tensor> image_to_tensor(const cv::Mat& image, const ImagePreprocess& params);
 // The same tensor, with the model's view and the geometry that produced it.
 Result<PreprocessedImage> preprocess_image(const cv::Mat& image, const ImagePreprocess& params);

@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -38,7 +40,21 @@ struct OptionSpec {
   std::string help;
   bool required = false;                // required options have no default
   std::vector<std::string> choices;     // for String options: the allowed values (empty: any)
+  // For Int options and the elements of IntList options: the accepted values, checked when the
+  // pipeline is read, so that a value a component would narrow to int (2147483648) is an error
+  // "out of range" instead of a wrapped number. Wider options (seeds, byte counts) say so.
+  std::int64_t min_int = std::numeric_limits<std::int32_t>::min();
+  std::int64_t max_int = std::numeric_limits<std::int32_t>::max();
+
+  OptionSpec& int_range(std::int64_t min, std::int64_t max) {
+    min_int = min;
+    max_int = max;
+    return *this;
+  }
 };
+
+// ok when `value` lies in [spec.min_int, spec.max_int]; else "N is out of range (...)".
+Status check_int_range(std::int64_t value, const OptionSpec& spec);
 
 // Validated options of one component instance. Every declared option is present unless it has
 // neither a value nor a default (then has() is false).
@@ -64,6 +80,10 @@ class Options {
   const OptionValue& at(const std::string& name) const;  // throws std::out_of_range naming the option
   std::map<std::string, OptionValue> values_;
 };
+
+// A value quoted in an error message: at most `max_bytes` of it (cut at a UTF-8 character
+// boundary), then "… (N bytes)", so that a megabyte value does not flood the terminal.
+std::string abbreviate_for_message(std::string_view text, std::size_t max_bytes = 200);
 
 // Renders a value the way it would be written in YAML (for `lrpflow inspect` and messages).
 std::string format_option_value(const OptionValue& value);

@@ -26,7 +26,7 @@
 
 // Bump when anything a plugin compiles against changes in a way that breaks binary compatibility
 // (these headers, Item, the rule interface).
-#define LRPFLOW_PLUGIN_API_VERSION 2u
+#define LRPFLOW_PLUGIN_API_VERSION 2u  // 2: OptionSpec int ranges, CloseContext::for_each_ok_item
 
 namespace lrpflow {
 namespace lrp {

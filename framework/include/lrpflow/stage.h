@@ -166,7 +166,7 @@ class GuardedStage final : public StageInstance {
       try {
         return impl_.enumerate();
       } catch (const std::exception& e) {
-        return Status::error(e.what());
+        return Status::error(exception_message(e));
       } catch (...) {
         return Status::error("unknown exception");
       }
@@ -181,7 +181,7 @@ class GuardedStage final : public StageInstance {
     try {
       return call();
     } catch (const std::exception& e) {
-      return Status::error(e.what());
+      return Status::error(exception_message(e));
     } catch (...) {
       return Status::error("unknown exception");
     }

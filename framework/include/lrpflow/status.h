@@ -5,6 +5,7 @@
 // always reaches the run summary with the name of the stage that produced it.
 #pragma once
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +36,10 @@ class Status {
   explicit Status(std::string message) : message_(std::move(message)) {}
   std::optional<std::string> message_;
 };
+
+// The message of a caught exception, for users: LibTorch's c10::Error without the C++ backtrace
+// its what() carries (kilobytes of stack frames), any other exception's what().
+std::string exception_message(const std::exception& e);
 
 // A value or an error. Access to value() on an error is a programming error (checked by assert-like throw).
 template <typename T>

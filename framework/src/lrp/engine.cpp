@@ -344,7 +344,7 @@ Result<GradientResult> gradient(const Model& model, const at::Tensor& input, con
       outputs[i] = model.run_layer(i, ins, &ignored);
     }
   } catch (const std::exception& e) {
-    return Status::error(std::string("gradient: forward failed: ") + e.what());
+    return Status::error(std::string("gradient: forward failed: ") + exception_message(e));
   }
   const at::Tensor& logits = outputs.back();
   if (start.sizes() != logits.sizes())

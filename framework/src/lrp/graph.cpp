@@ -215,6 +215,17 @@ Result<std::shared_ptr<Model>> Model::create(std::vector<Layer> layers, std::vec
       return Status::error(model->source_ + ": layer '" + model->layers_[i].name +
                            "' is not used by anything (only the last layer may be the output)");
   if (!model->input_shape_.empty()) {
+    // The shapes are found by running the model once on zeros of the input shape: a mistyped
+    // dimension must be an error, not gigabytes allocated.
+    int64_t values = 1;
+    for (int64_t dim : model->input_shape_) {
+      if (dim < 1 || dim > kMaxModelInputValues / values) {
+        return Status::error(model->source_ + ": input shape " + shape_string(model->input_shape_) +
+                             (dim < 1 ? " has a dimension < 1"
+                                      : " has more than " + std::to_string(kMaxModelInputValues) + " values per sample"));
+      }
+      values *= dim;
+    }
     std::vector<int64_t> shape{1};
     shape.insert(shape.end(), model->input_shape_.begin(), model->input_shape_.end());
     try {
@@ -230,7 +241,7 @@ Result<std::shared_ptr<Model>> Model::create(std::vector<Layer> layers, std::vec
       }
     } catch (const std::exception& e) {
       return Status::error(model->source_ + ": the model does not run on input shape " +
-                           shape_string(model->input_shape_) + ": " + e.what());
+                           shape_string(model->input_shape_) + ": " + exception_message(e));
     }
   }
   return model;
@@ -341,7 +352,7 @@ Result<Activations> Model::forward(const at::Tensor& input, const std::vector<st
       acts.outputs[i] = run_layer(i, acts.inputs_of(*this, i),
                                   layers_[i].kind == LayerKind::MaxPool2d ? &acts.pool_indices[i] : nullptr);
     } catch (const std::exception& e) {
-      std::string message = e.what();
+      std::string message = exception_message(e);
       message = message.substr(0, message.find('\n'));
       return Status::error("forward: layer '" + layers_[i].name + "' (" + layer_kind_name(layers_[i].kind) +
                            ") failed: " + message);

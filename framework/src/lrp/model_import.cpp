@@ -499,11 +499,11 @@ Result<std::shared_ptr<Model>> load_torchscript_model(const std::filesystem::pat
     GraphImporter importer(module, source);
     layers = importer.run(graph);
   } catch (const ImportError& e) {
-    return Status::error(source + ": " + e.what());
+    return Status::error(source + ": " + exception_message(e));
   } catch (const c10::Error& e) {
     return Status::error(source + ": cannot load TorchScript module: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::error(source + ": cannot load TorchScript module: " + e.what());
+    return Status::error(source + ": cannot load TorchScript module: " + exception_message(e));
   }
   return Model::create(std::move(layers), options.input_shape, source);
 }

@@ -10,6 +10,8 @@
 #include <torch/serialize.h>
 #include <yaml-cpp/yaml.h>
 
+#include "lrpflow/yaml_load.h"
+
 namespace lrpflow::lrp {
 namespace {
 
@@ -106,7 +108,7 @@ Result<std::shared_ptr<Model>> parse_yaml_model(const std::string& text, const s
   std::vector<Layer> layers;
   std::vector<int64_t> input_shape = options.input_shape;
   try {
-    YAML::Node root = YAML::Load(text);
+    YAML::Node root = load_yaml(text);
     if (!root.IsMap()) return Status::error(source + ": a model description must be a YAML map");
     for (const auto& entry : root) {
       const std::string key = entry.first.as<std::string>();
@@ -258,11 +260,13 @@ Result<std::shared_ptr<Model>> parse_yaml_model(const std::string& text, const s
       layers.push_back(std::move(l));
     }
   } catch (const YamlModelError& e) {
-    return Status::error(e.what());
+    return Status::error(exception_message(e));
+  } catch (const YamlContentError& e) {
+    return Status::error(yaml_position(source, e.mark) + ": " + e.msg);
   } catch (const YAML::Exception& e) {
     return Status::error(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   } catch (const std::exception& e) {
-    return Status::error(source + ": " + e.what());
+    return Status::error(source + ": " + exception_message(e));
   }
   return Model::create(std::move(layers), std::move(input_shape), source);
 }

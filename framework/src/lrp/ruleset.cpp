@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "lrpflow/locations.h"
+#include "lrpflow/yaml_load.h"
 
 namespace lrpflow::lrp {
 namespace {
@@ -96,7 +97,11 @@ Result<OptionValue> parse_param(const OptionSpec& spec, const std::string& text)
   try {
     switch (spec.type) {
       case OptionType::Bool: return OptionValue(node.as<bool>());
-      case OptionType::Int: return OptionValue(node.as<std::int64_t>());
+      case OptionType::Int: {
+        const std::int64_t value = node.as<std::int64_t>();
+        LRPFLOW_RETURN_IF_ERROR(check_int_range(value, spec));
+        return OptionValue(value);
+      }
       case OptionType::Float: return OptionValue(node.as<double>());
       case OptionType::String: {
         std::string value = node.as<std::string>();
@@ -107,9 +112,12 @@ Result<OptionValue> parse_param(const OptionSpec& spec, const std::string& text)
       case OptionType::StringList:
         if (node.IsScalar()) return OptionValue(std::vector<std::string>{node.as<std::string>()});
         return OptionValue(node.as<std::vector<std::string>>());
-      case OptionType::IntList:
-        if (node.IsScalar()) return OptionValue(std::vector<std::int64_t>{node.as<std::int64_t>()});
-        return OptionValue(node.as<std::vector<std::int64_t>>());
+      case OptionType::IntList: {
+        const std::vector<std::int64_t> values = node.IsScalar() ? std::vector<std::int64_t>{node.as<std::int64_t>()}
+                                                                 : node.as<std::vector<std::int64_t>>();
+        for (std::int64_t value : values) LRPFLOW_RETURN_IF_ERROR(check_int_range(value, spec));
+        return OptionValue(values);
+      }
       case OptionType::FloatList:
         // A scalar is a one-element list (zbox low/high: one value broadcast to every channel).
         if (node.IsScalar()) return OptionValue(std::vector<double>{node.as<double>()});
@@ -202,7 +210,7 @@ Result<RuleSetSpec> parse_ruleset(const std::string& yaml_text_in, const std::st
   RuleSetSpec spec;
   spec.source = source;
   try {
-    YAML::Node root = YAML::Load(yaml_text_in);
+    YAML::Node root = load_yaml(yaml_text_in);
     if (!root.IsMap()) return Status::error(source + ": a rule set must be a YAML map with 'name' and 'rules'");
     for (const auto& entry : root) {
       const std::string key = entry.first.as<std::string>();
@@ -237,6 +245,8 @@ Result<RuleSetSpec> parse_ruleset(const std::string& yaml_text_in, const std::st
       }
       spec.rules.push_back(std::move(a));
     }
+  } catch (const YamlContentError& e) {
+    return Status::error(yaml_position(source, e.mark) + ": " + e.msg);
   } catch (const YAML::Exception& e) {
     return Status::error(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

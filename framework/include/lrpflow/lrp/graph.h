@@ -47,6 +47,10 @@ bool is_parametric(LayerKind kind);
 // Index used in Layer::inputs for the model input.
 inline constexpr int kModelInput = -1;
 
+// The most values one sample of a model's declared input shape may have (64 Mi floats, 256 MB):
+// Model::create runs the model once on zeros of that shape.
+inline constexpr int64_t kMaxModelInputValues = int64_t{1} << 26;
+
 struct Layer {
   std::string name;        // module path, unique within the model
   LayerKind kind = LayerKind::ReLU;

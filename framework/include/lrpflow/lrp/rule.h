@@ -61,7 +61,7 @@ class RuleBase : public PreparedRule {
     try {
       return compute(ctx, diagnostics);
     } catch (const std::exception& e) {
-      std::string message = e.what();
+      std::string message = exception_message(e);
       return Status::error(message.substr(0, message.find('\n')));
     } catch (...) {
       return Status::error("unknown exception in rule");
