@@ -95,7 +95,10 @@ std::string manifest_to_json(const Manifest& manifest) {
     j["stages"].push_back({{"id", s.id}, {"type", s.type}, {"count", s.count},
                            {"mean_ms", number_or_null(s.mean_ms)}, {"p95_ms", number_or_null(s.p95_ms)}});
   }
-  return j.dump(2) + "\n";
+  // Ids, sources and error messages arrive escaped (escape_invalid_utf8); any other text that is
+  // not UTF-8 (a path given on the command line, a stage's warning) gets U+FFFD rather than
+  // aborting the run with nlohmann's type_error 316 and leaving the manifest "running".
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 Result<Manifest> manifest_from_json(std::string_view text, const std::string& origin) {
