@@ -88,8 +88,9 @@ TEST(OutputLayout, ItemPathsStayInsideTheOutputDirectory) {
           EXPECT_EQ(p.filename().string().rfind(safe_name_component(id), 0), 0u);
           auto absolute = files.absolute(relative);
           ASSERT_TRUE(absolute) << absolute.status().message();
-          const std::string inside = absolute.value().lexically_normal().lexically_relative(out).generic_string();
-          EXPECT_NE(inside.rfind("..", 0), 0u) << inside;
+          const fs::path inside = absolute.value().lexically_normal().lexically_relative(out);
+          EXPECT_FALSE(inside.empty());
+          EXPECT_NE(*inside.begin(), "..") << inside;
         }
   }
 }
