@@ -190,15 +190,4 @@ Result<std::string> read_file(const fs::path& path) {
   return ss.str();
 }
 
-std::string safe_file_stem(std::string_view id) {
-  std::string out;
-  out.reserve(id.size());
-  for (char c : id) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    out.push_back((u < 0x20 || c == '/' || c == '\\' || c == ':') ? '_' : c);
-  }
-  if (out.empty() || out == "." || out == "..") out = "_" + out;
-  return out;
-}
-
 }  // namespace lrpflow

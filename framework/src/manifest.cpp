@@ -105,8 +105,11 @@ Result<ManifestItem> item_from_json(const json& ji, const std::string& origin, c
 }
 
 // `value` as json::dump(2) writes it nested `depth` levels deep.
+// Ids, sources and error messages arrive escaped (escape_invalid_utf8); any other text that is not
+// UTF-8 (a path given on the command line, a stage's warning) gets U+FFFD rather than aborting the
+// run with nlohmann's type_error 316 and leaving the manifest "running".
 std::string nested_dump(const json& value, int depth) {
-  std::string text = value.dump(2);
+  std::string text = value.dump(2, ' ', false, json::error_handler_t::replace);
   const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
   std::string out;
   out.reserve(text.size());
@@ -146,7 +149,7 @@ Status write_manifest_json(const Manifest& manifest, const ManifestItemSource& i
                               {"mean_ms", number_or_null(s.mean_ms)}, {"p95_ms", number_or_null(s.p95_ms)}});
   }
   auto member = [&](const std::string& key, const json& value, bool first) {
-    return out(std::string(first ? "{\n  " : ",\n  ") + json(key).dump() + ": " + nested_dump(value, 1));
+    return out(std::string(first ? "{\n  " : ",\n  ") + json(key).dump(-1, ' ', false, json::error_handler_t::replace) + ": " + nested_dump(value, 1));
   };
   bool first = true;
   for (auto it = head.begin(); it != head.end(); ++it, first = false) LRPFLOW_RETURN_IF_ERROR(member(it.key(), it.value(), first));
@@ -184,7 +187,9 @@ std::string manifest_to_json(const Manifest& manifest) {
   return text;
 }
 
-std::string manifest_item_to_json_line(const ManifestItem& item) { return item_to_json(item).dump() + "\n"; }
+std::string manifest_item_to_json_line(const ManifestItem& item) {
+  return item_to_json(item).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 Result<ManifestItem> manifest_item_from_json(std::string_view text, const std::string& origin,
                                              const std::string& default_pipeline_hash) {

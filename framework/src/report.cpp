@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lrpflow/files.h"
+#include "lrpflow/output_layout.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -695,7 +696,7 @@ std::string item_page(const Context& ctx, const Manifest& manifest, const std::v
 // A file name for the item's page: the id reduced to characters that are safe in file names and
 // URLs on every system, made unique among the run's items.
 std::string page_stem(const std::string& id) {
-  std::string stem = safe_file_stem(id);
+  std::string stem = safe_name_component(id);
   for (char& c : stem) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (!(std::isalnum(u) || c == '-' || c == '_' || c == '.')) c = '_';

@@ -27,7 +27,9 @@
 #include "lrpflow/files.h"
 #include "lrpflow/item_log.h"
 #include "lrpflow/log.h"
+#include "lrpflow/output_layout.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/utf8.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -88,10 +90,12 @@ ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stage
   ManifestItem record;
   record.id = token.item.id();
   record.pipeline_hash = pipeline_hash;
-  record.source = token.item.source();
+  // The item's source as read (raw bytes); the manifest and the report get it valid UTF-8.
+  record.source = escape_invalid_utf8(token.item.source());
   record.index = token.item.index();
   record.ok = !token.item.failed();
   record.error = token.item.error();
+  if (record.error) record.error->message = escape_invalid_utf8(record.error->message);
   record.outputs = token.item.outputs();
   record.metrics = token.item.metrics();
   for (std::size_t k = 0; k < stages.size(); ++k) {
@@ -427,14 +431,28 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     return Status::error("stage '" + stages.front().id + "' (" + stages.front().type +
                          "): cannot list inputs: " + listed.status().message());
   }
-  const std::vector<ItemRef>& refs = listed.value();
+  // Ids go into JSON and HTML: bytes that are not UTF-8 (a file name in Latin-1) are escaped, and
+  // stay told apart. Sources keep their bytes: the loader opens them.
+  std::vector<ItemRef> refs = std::move(listed).value();
+  for (ItemRef& ref : refs) ref.id = escape_invalid_utf8(ref.id);
   {
-    std::map<std::string, const ItemRef*> seen;
+    // Distinct ids, and distinct file stems: "a/b" and "a:b" must not share a_b's files.
+    // safe_name_component() keeps them apart; this catches names crafted to collide anyway.
+    std::map<std::string, const ItemRef*> seen_ids;
+    std::map<std::string, const ItemRef*> seen_stems;
     for (const ItemRef& ref : refs) {
-      auto [it, inserted] = seen.emplace(ref.id, &ref);
-      if (!inserted) {
+      auto [id, new_id] = seen_ids.emplace(ref.id, &ref);
+      if (!new_id) {
         return Status::error("stage '" + stages.front().id + "': two inputs have the id '" + ref.id + "' (" +
-                             it->second->source + " and " + ref.source + "); item ids name output files and must be unique");
+                             escape_invalid_utf8(id->second->source) + " and " + escape_invalid_utf8(ref.source) +
+                             "); item ids name output files and must be unique");
+      }
+      auto [stem, new_stem] = seen_stems.emplace(safe_name_component(ref.id), &ref);
+      if (!new_stem) {
+        return Status::error("stage '" + stages.front().id + "': the inputs '" + stem->second->id + "' (" +
+                             escape_invalid_utf8(stem->second->source) + ") and '" + ref.id + "' (" +
+                             escape_invalid_utf8(ref.source) + ") would write the same files '" + stem->first +
+                             ".*'; rename one of them");
       }
     }
   }
@@ -489,7 +507,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   std::vector<Pending> to_run;
   for (std::size_t i : positions) {
     auto it = previous.find(refs[i].id);
-    if (it != previous.end() && it->second.ok && it->second.source == refs[i].source &&
+    if (it != previous.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs[i].source) &&
         outputs_exist(it->second, pipeline.output_dir)) {
       ManifestItem& carried = it->second;
       carried.index = static_cast<std::int64_t>(i);

@@ -1,6 +1,7 @@
 #include "lrpflow/utf8.h"
 
 #include <boost/locale/utf.hpp>
+#include <fmt/format.h>
 
 namespace lrpflow {
 
@@ -16,6 +17,24 @@ size_t valid_sequence_length(std::string_view text) {
   return static_cast<size_t>(p - text.data());
 }
 
+// `text` with each byte that does not start a valid sequence replaced by what `replace` makes of it.
+template <typename Replace>
+std::string with_invalid_bytes_replaced(std::string_view text, Replace replace) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = valid_sequence_length(text.substr(i));
+    if (length == 0) {
+      out += replace(static_cast<unsigned char>(text[i]));
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool is_valid_utf8(std::string_view text) {
@@ -27,20 +46,12 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-std::string utf8_with_replacement(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = valid_sequence_length(text.substr(i));
-    if (length == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(text.substr(i, length));
-      i += length;
-    }
-  }
-  return out;
+std::string utf8_with_replacement(std::string_view text, std::string_view replacement) {
+  return with_invalid_bytes_replaced(text, [replacement](unsigned char) { return replacement; });
+}
+
+std::string escape_invalid_utf8(std::string_view text) {
+  return with_invalid_bytes_replaced(text, [](unsigned char byte) { return fmt::format("\\x{:02x}", byte); });
 }
 
 }  // namespace lrpflow

@@ -227,15 +227,19 @@ Status PixelFlippingStage::process(Item& item) {
       csv << "\n";
     }
   const std::string csv_file = files_.relative(item.id(), ".perturbation.csv");
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(csv_file), csv.str()));
+  auto csv_path = files_.absolute(csv_file);
+  if (!csv_path) return csv_path.status();
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(csv_path.value(), csv.str()));
   item.add_output("perturbation_csv", csv_file);
   if (plot_) {
     std::vector<Curve> lines;
     for (size_t o = 0; o < orderings_.size(); ++o)
       lines.push_back({fmt::format("{} {:.3f}", ordering_names_[o], aopc[0][o]), per_sample[0][o]});
     const std::string plot_file = files_.relative(item.id(), ".perturbation.png");
+    auto plot_path = files_.absolute(plot_file);
+    if (!plot_path) return plot_path.status();
     LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
-        files_.absolute(plot_file),
+        plot_path.value(),
         plot_curves(item.id() + ": score vs. perturbation (legend: AOPC)", on_probability_ ? "probability" : "logit", lines)));
     item.add_output("perturbation_plot", plot_file);
   }

@@ -82,7 +82,10 @@ Status ForwardStage::process(Item& item) {
     nlohmann::json doc = samples[0];
     if (batch > 1) doc["samples"] = samples;
     const std::string name = files_.relative(item.id(), ".prediction.json");
-    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(name), doc.dump(2)));
+    auto path = files_.absolute(name);
+    if (!path) return path.status();
+    // Class names from a labels file may not be UTF-8: U+FFFD rather than an exception.
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(path.value(), doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
     item.add_output("prediction", name);
   }
   return Status::ok();

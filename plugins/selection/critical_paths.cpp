@@ -106,17 +106,23 @@ Status CriticalPathsStage::process(Item& item) {
   LRPFLOW_RETURN_IF_ERROR(selection::find_critical_paths(graph, paths_, combine_));
 
   const std::string json_file = files_.relative(item.id(), ".graph.json");
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(json_file), selection::to_json(graph)));
+  auto json_path = files_.absolute(json_file);
+  if (!json_path) return json_path.status();
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(json_path.value(), selection::to_json(graph)));
   item.add_output("graph_json", json_file);
   const std::string dot = selection::to_dot(graph);
   const std::string dot_file = files_.relative(item.id(), ".graph.dot");
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(dot_file), dot));
+  auto dot_path = files_.absolute(dot_file);
+  if (!dot_path) return dot_path.status();
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(dot_path.value(), dot));
   item.add_output("graph_dot", dot_file);
   if (write_svg_) {
     auto svg = selection::render_svg(dot);
     if (!svg) return svg.status();
     const std::string svg_file = files_.relative(item.id(), ".graph.svg");
-    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(svg_file), svg.value()));
+    auto svg_path = files_.absolute(svg_file);
+    if (!svg_path) return svg_path.status();
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(svg_path.value(), svg.value()));
     item.add_output("graph_svg", svg_file);
   }
   item.set_metric("graph/paths", static_cast<double>(graph.paths.size()));

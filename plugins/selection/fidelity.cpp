@@ -105,7 +105,9 @@ Status FidelityStage::process(Item& item) {
   }
   for (const auto& [layer, k] : optimal_k) item.set_metric("fidelity/" + layer + "/optimal_k", static_cast<double>(k));
   const std::string csv_file = files_.relative(item.id(), ".fidelity.csv");
-  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(files_.absolute(csv_file), csv_text(kItemSweepHeader, table)));
+  auto csv_path = files_.absolute(csv_file);
+  if (!csv_path) return csv_path.status();
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(csv_path.value(), csv_text(kItemSweepHeader, table)));
   item.add_output("fidelity_csv", csv_file);
 
   std::map<std::string, Series> mse, smape;
@@ -122,7 +124,9 @@ Status FidelityStage::process(Item& item) {
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
   }
   const std::string plot_file = files_.relative(item.id(), ".fidelity.png");
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(plot_file), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
+  auto plot_path = files_.absolute(plot_file);
+  if (!plot_path) return plot_path.status();
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(plot_path.value(), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
   item.add_output("fidelity_plot", plot_file);
   return Status::ok();
 }

@@ -48,8 +48,10 @@ Status DeconvStage::process(Item& item) {
     auto image = visual::reconstruction_to_image(reconstructions.value()[static_cast<std::int64_t>(k)]);
     if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", target.layer, target.neuron));
     const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
-    const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", target.layer, target.neuron));
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), shown));
+    const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", safe_name_component(target.layer), target.neuron));
+    auto path = files_.absolute(file);
+    if (!path) return path.status();
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), shown));
     item.add_output("deconv", file);
     tiles.push_back(shown);
   }
@@ -57,7 +59,9 @@ Status DeconvStage::process(Item& item) {
     auto grid = visual::make_grid(tiles, static_cast<int>(top_k_), 2);
     if (!grid) return grid.status();
     const std::string file = files_.relative(item.id(), ".deconv.grid.png");
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), grid.value()));
+    auto path = files_.absolute(file);
+    if (!path) return path.status();
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), grid.value()));
     item.add_output("deconv_grid", file);
   }
   return Status::ok();

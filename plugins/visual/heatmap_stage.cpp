@@ -79,7 +79,9 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     if (name == "heatmap" && overlay_alpha_ > 0) {
       auto blended = visual::overlay_seen_region(heat, *image.value(), geometry, overlay_alpha_);
       if (!blended) return blended.status().with_context(name);
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(files_.relative(item.id(), "." + name + ".overlay.png")), blended.value()));
+      auto overlay_path = files_.absolute(files_.relative(item.id(), "." + name + ".overlay.png"));
+      if (!overlay_path) return overlay_path.status();
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(overlay_path.value(), blended.value()));
     }
     // Activation heatmaps are drawn over the image themselves (overlay_alpha > 0).
     auto framed = activation && overlay_alpha_ > 0
@@ -91,7 +93,9 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     heat = visual::upscale_for_viewing(heat, 128);
   }
   const std::string file = files_.relative(item.id(), "." + name + ".png");
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(file), heat));
+  auto path = files_.absolute(file);
+  if (!path) return path.status();
+  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), heat));
   return file;
 }
 
@@ -110,13 +114,17 @@ Status HeatmapStage::process(Item& item) {
     // What the maps' pixels refer to: the input after resizing and cropping.
     if (auto view = item.get<cv::Mat>(kModelViewSlot); view && !view.value()->empty()) {
       const std::string view_file = files_.relative(item.id(), ".model_input.png");
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(files_.absolute(view_file), *view.value()));
+      auto view_path = files_.absolute(view_file);
+      if (!view_path) return view_path.status();
+      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(view_path.value(), *view.value()));
       item.add_output("model_input", view_file);
     }
   }
   if (write_npy_) {
     const std::string npy_file = files_.relative(item.id(), ".heatmap.npy");
-    LRPFLOW_RETURN_IF_ERROR(write_npy(files_.absolute(npy_file), map.value()));
+    auto npy_path = files_.absolute(npy_file);
+    if (!npy_path) return npy_path.status();
+    LRPFLOW_RETURN_IF_ERROR(write_npy(npy_path.value(), map.value()));
     item.add_output("heatmap_npy", npy_file);
   }
   if (activations_) LRPFLOW_RETURN_IF_ERROR(activation_heatmaps(item));
@@ -139,7 +147,7 @@ Status HeatmapStage::activation_heatmaps(Item& item) const {
       const std::int64_t neuron = layer.neurons[static_cast<size_t>(i)];
       // Upsampled bilinearly to the input's size before colouring.
       const at::Tensor upsampled = visual::upsample_bilinear(feature[0][neuron], acts.value()->input.size(2), acts.value()->input.size(3));
-      auto file = draw(item, upsampled, fmt::format("act.{}.{}", layer.layer, neuron), true);
+      auto file = draw(item, upsampled, fmt::format("act.{}.{}", safe_name_component(layer.layer), neuron), true);
       if (!file) return file.status();
       item.add_output("activation_heatmap", file.value());
     }
@@ -165,7 +173,7 @@ Status HeatmapStage::neuron_heatmaps(Item& item) const {
   for (size_t c = 0; c < conditions.size(); ++c) {
     auto map = visual::reduce_channels(conditional.value().input_relevance[static_cast<std::int64_t>(c)], reduction_);
     if (!map) return map.status();
-    auto file = draw(item, map.value(), fmt::format("neuron.{}.{}", conditions[c].layer, conditions[c].neuron), false);
+    auto file = draw(item, map.value(), fmt::format("neuron.{}.{}", safe_name_component(conditions[c].layer), conditions[c].neuron), false);
     if (!file) return file.status();
     item.add_output("neuron_heatmap", file.value());
   }

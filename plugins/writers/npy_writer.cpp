@@ -34,7 +34,9 @@ class NpyWriter final : public Stage {
       out = out.reshape(sizes);
     }
     const std::string relative = naming_.relative_path(item);
-    LRPFLOW_RETURN_IF_ERROR(write_npy(naming_.files.absolute(relative), out));
+    auto path = naming_.files.absolute(relative);
+    if (!path) return path.status();
+    LRPFLOW_RETURN_IF_ERROR(write_npy(path.value(), out));
     item.add_output(naming_.kind, relative);
     return Status::ok();
   }

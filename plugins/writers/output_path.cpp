@@ -1,6 +1,5 @@
 #include "output_path.h"
 
-#include "lrpflow/files.h"
 
 namespace lrpflow::writers {
 namespace fs = std::filesystem;
@@ -15,7 +14,7 @@ Result<OutputNaming> OutputNaming::from(const StageContext& ctx, const std::stri
   naming.dir = options.get_string("dir");
   if (naming.slot.empty()) return Status::error("slot must not be empty");
   if (naming.kind.empty()) naming.kind = naming.slot;
-  if (naming.suffix.empty()) naming.suffix = "." + safe_file_stem(naming.slot) + extension;
+  if (naming.suffix.empty()) naming.suffix = "." + safe_name_component(naming.slot) + extension;
   if (naming.suffix.find('/') != std::string::npos)
     return Status::error("suffix '" + naming.suffix + "' must not contain '/' (use the dir option)");
   // Outputs stay inside the run's output directory.

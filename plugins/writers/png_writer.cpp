@@ -20,7 +20,9 @@ class PngWriter final : public Stage {
     auto image = image_of(item);
     if (!image) return image.status();
     const std::string relative = naming_.relative_path(item);
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(naming_.files.absolute(relative), image.value()));
+    auto path = naming_.files.absolute(relative);
+    if (!path) return path.status();
+    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), image.value()));
     item.add_output(naming_.kind, relative);
     return Status::ok();
   }

@@ -22,14 +22,14 @@ TEST(NpyWriter, WritesTheSlotUnderTheItemIdAndRegistersTheOutput) {
   const at::Tensor relevance = at::randn({1, 3, 5, 5});
   item.set("relevance", relevance);
   ASSERT_TRUE(stage->process(item));
-  const auto written = out / "shirt_07.relevance.npy";
+  const auto written = out / (safe_name_component("shirt/07") + ".relevance.npy");  // shirt_07-<hash>
   ASSERT_TRUE(std::filesystem::is_regular_file(written));
   auto back = read_npy(written);
   ASSERT_TRUE(back) << back.status().message();
   EXPECT_TRUE(at::equal(back.value(), relevance));
   ASSERT_EQ(item.outputs().size(), 1u);
   EXPECT_EQ(item.outputs()[0].kind, "relevance");
-  EXPECT_EQ(item.outputs()[0].path, "shirt_07.relevance.npy");
+  EXPECT_EQ(item.outputs()[0].path, written.filename().string());
   EXPECT_TRUE(testing::temporaries_in(dir.path()).empty());
 }
 
@@ -62,8 +62,10 @@ TEST(NpyWriter, PerItemLayoutPutsEachItemsFilesInItsOwnFolder) {
   item.set("relevance", at::ones({2, 2}));
   ASSERT_TRUE(stage->process(item));
   ASSERT_EQ(item.outputs().size(), 1u);
-  EXPECT_EQ(item.outputs()[0].path, "items/shirt_07/shirt_07.relevance.npy");
-  EXPECT_TRUE(std::filesystem::is_regular_file(out / "items/shirt_07/shirt_07.relevance.npy"));
+  const std::string stem = safe_name_component("shirt/07");  // shirt_07-<hash>
+  EXPECT_EQ(stem.rfind("shirt_07-", 0), 0u) << stem;
+  EXPECT_EQ(item.outputs()[0].path, "items/" + stem + "/" + stem + ".relevance.npy");
+  EXPECT_TRUE(std::filesystem::is_regular_file(out / item.outputs()[0].path));
 
   // `dir:` is a subfolder of the item's folder.
   auto in_dir = open_stage("npy_writer", {{"slot", std::string("relevance")}, {"dir", std::string("tensors")}},

@@ -46,7 +46,4 @@ bool awaiting_flush(const std::filesystem::path& path);
 // Reads a whole file; the error names the path.
 Result<std::string> read_file(const std::filesystem::path& path);
 
-// Turns an item id into a safe file stem (no path separators or control characters).
-std::string safe_file_stem(std::string_view id);
-
 }  // namespace lrpflow

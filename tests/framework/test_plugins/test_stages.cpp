@@ -141,7 +141,7 @@ class TextWriter : public Stage {
   Status process(Item& item) override {
     auto text = item.get<std::string>(slot_);
     if (!text) return text.status();
-    const std::string relative = "items/" + safe_file_stem(item.id()) + ".txt";
+    const std::string relative = "items/" + safe_name_component(item.id()) + ".txt";
     LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / relative, *text.value() + suffix_ + "\n"));
     item.add_output("text", relative);
     ++processed_;

@@ -1,0 +1,225 @@
+// Names lrpflow does not choose, run through `lrpflow run` (issue 12): a layer name that spells
+// a way out of the output folder, input file names that sanitise alike, and a file name that is
+// not UTF-8. Every file stays inside --out, every item gets files of its own, and the manifest,
+// --resume and the report cope.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../common/temp_dir.h"
+#include "lrpflow/files.h"
+#include "lrpflow/visual/png.h"
+
+namespace lrpflow {
+namespace {
+namespace fs = std::filesystem;
+
+struct Invocation {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+Invocation lrpflow_run(const std::string& arguments, const fs::path& dir) {
+  const fs::path log = dir / "run.log";
+  const std::string command = std::string(LRPFLOW_BINARY) + " run " + arguments + " > '" + log.string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  Invocation result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto text = read_file(log);
+  result.output = text ? text.value() : "";
+  return result;
+}
+
+// A small model whose only conv layer has the name `conv_name`.
+std::string model_yaml(const std::string& conv_name) {
+  return "name: hostile\ninput_shape: [3, 32, 32]\nseed: 1\nlayers:\n"
+         "  - {name: " + nlohmann::json(conv_name).dump() + ", type: Conv2d, in: 3, out: 4, kernel: 3, padding: 1}\n"
+         "  - {name: relu, type: ReLU}\n"
+         "  - {name: flat, type: Flatten}\n"
+         "  - {name: fc, type: Linear, in: 4096, out: 3}\n";
+}
+
+// `inputs`: the image loader's path (a folder, or a list file).
+std::string pipeline_yaml(const std::string& conv_name, const std::string& extra_stages, const fs::path& out, bool report,
+                          const std::string& inputs = "inputs") {
+  return "version: 1\n"
+         "resources:\n"
+         "  model: {type: model, options: {path: model.yaml}}\n"
+         "  rules: {type: ruleset, options: {model: model, name: epsilon}}\n"
+         "stages:\n"
+         "  - {id: load, type: image_loader, options: {path: " + inputs + ", size: 32, crop: 32}}\n"
+         "  - {id: forward, type: forward}\n"
+         "  - {id: lrp, type: lrp}\n"
+         "  - {id: select, type: getoptimizer, options: {layers: [" + nlohmann::json(conv_name).dump() + "], k: 2}}\n" +
+         extra_stages +
+         "  - {id: save, type: npy_writer, options: {slot: relevance, suffix: .relevance.npy, kind: relevance}}\n"
+         "runtime: {threads: 1}\n"
+         "output: {dir: " + nlohmann::json(out.string()).dump() + ", report: " + (report ? "true" : "false") + "}\n";
+}
+
+// Distinct pictures, so that one item's file overwritten by another's would show.
+void write_image(const fs::path& path, int shade) {
+  fs::create_directories(path.parent_path());
+  cv::Mat image(40, 40, CV_8UC3, cv::Scalar::all(20));
+  image(cv::Rect(4 + shade, 6, 10, 12)).setTo(cv::Scalar(200, 40 + 50 * shade, 90));
+  ASSERT_TRUE(visual::write_png_atomic(path, image).is_ok()) << path;
+}
+
+nlohmann::json manifest_json(const fs::path& out) {
+  auto text = read_file(out / "manifest.json");
+  EXPECT_TRUE(text) << text.status().message();
+  if (!text) return {};
+  // Strict parsing: a manifest with bytes that are not UTF-8 is not JSON.
+  return nlohmann::json::parse(text.value());
+}
+
+// Every regular file under `dir`, relative to it.
+std::set<std::string> files_under(const fs::path& dir) {
+  std::set<std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files.insert(entry.path().lexically_relative(dir).generic_string());
+  return files;
+}
+
+// The outputs of each item: id -> every path it recorded.
+std::map<std::string, std::vector<std::string>> outputs_by_id(const nlohmann::json& manifest) {
+  std::map<std::string, std::vector<std::string>> outputs;
+  for (const auto& item : manifest.at("items"))
+    for (const auto& [kind, paths] : item.at("outputs").items())
+      for (const auto& path : paths) outputs[item.at("id").get<std::string>()].push_back(path.get<std::string>());
+  return outputs;
+}
+
+TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
+  test_common::TempDir dir;
+  // From out/items/<id>/<id>.act.c/ four levels up is the test folder itself.
+  const std::string layer = "c/../../../../escaped";
+  write_image(dir / "inputs" / "pic.png", 0);
+  ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml(layer)).is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "pipeline.yaml",
+                                pipeline_yaml(layer,
+                                              "  - {id: heatmap, type: heatmap, options: {activations: true, neurons: true, max_neurons: 2}}\n"
+                                              "  - {id: deconv, type: deconv, options: {top_k: 2}}\n",
+                                              dir / "out", false))
+                  .is_ok());
+  const std::set<std::string> before = files_under(dir.path());
+  const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+
+  // Nothing new outside out/ but the run's log.
+  std::set<std::string> outside;
+  for (const std::string& file : files_under(dir.path()))
+    if (file.rfind("out/", 0) != 0 && !before.count(file) && file != "run.log") outside.insert(file);
+  EXPECT_TRUE(outside.empty()) << "written outside --out: " << *outside.begin();
+
+  // And the layer's files are there, inside out/, one per neuron and kind.
+  const nlohmann::json manifest = manifest_json(dir / "out");
+  ASSERT_EQ(manifest.at("items").size(), 1u);
+  const nlohmann::json& item = manifest.at("items")[0];
+  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
+  for (const char* kind : {"activation_heatmap", "neuron_heatmap", "deconv"}) {
+    ASSERT_TRUE(item.at("outputs").contains(kind)) << kind;
+    EXPECT_EQ(item.at("outputs").at(kind).size(), 2u) << kind;
+  }
+  for (const auto& [id, paths] : outputs_by_id(manifest))
+    for (const std::string& path : paths) {
+      EXPECT_EQ(fs::path(path).lexically_normal().generic_string(), path);
+      EXPECT_NE(path.rfind("..", 0), 0u) << path;
+      EXPECT_TRUE(fs::is_regular_file(dir / "out" / path)) << path;
+    }
+}
+
+TEST(HostileNames, InputsThatSanitiseAlikeKeepTheirOwnFiles) {
+  test_common::TempDir dir;
+  write_image(dir / "inputs" / "a" / "b.png", 0);
+  write_image(dir / "inputs" / "a_b.png", 1);
+  write_image(dir / "inputs" / "a:b.png", 2);
+  // A list file: a folder is not searched recursively. Ids are relative to the common folder.
+  ASSERT_TRUE(write_file_atomic(dir / "inputs.txt", "inputs/a/b.png\ninputs/a_b.png\ninputs/a:b.png\n").is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml("conv")).is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "pipeline.yaml",
+                                pipeline_yaml("conv", "  - {id: heatmap, type: heatmap, options: {write_npy: true}}\n", dir / "out", false,
+                                              "inputs.txt"))
+                  .is_ok());
+
+  std::map<std::string, std::vector<std::string>> first;
+  for (const char* out : {"out", "again"}) {
+    const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "' --out '" + (dir / out).string() + "'", dir.path());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const nlohmann::json manifest = manifest_json(dir / out);
+    ASSERT_EQ(manifest.at("items").size(), 3u);
+    for (const auto& item : manifest.at("items")) EXPECT_EQ(item.at("status"), "ok") << item.dump(2);
+    const auto outputs = outputs_by_id(manifest);
+    ASSERT_EQ(outputs.size(), 3u);
+    EXPECT_TRUE(outputs.count("a/b") && outputs.count("a_b") && outputs.count("a:b"));
+    // No file is claimed by two items, and each is there.
+    std::map<std::string, std::string> owner;
+    for (const auto& [id, paths] : outputs) {
+      EXPECT_GE(paths.size(), 3u) << id;
+      for (const std::string& path : paths) {
+        auto [it, fresh] = owner.emplace(path, id);
+        EXPECT_TRUE(fresh) << path << " belongs to '" << it->second << "' and '" << id << "'";
+        EXPECT_TRUE(fs::is_regular_file(dir / out / path)) << path;
+      }
+    }
+    // The relevance maps differ (the pictures do): nothing was overwritten.
+    std::set<std::string> relevance;
+    for (const auto& item : manifest.at("items")) {
+      auto bytes = read_file(dir / out / item.at("outputs").at("relevance")[0].get<std::string>());
+      ASSERT_TRUE(bytes);
+      relevance.insert(bytes.value());
+    }
+    EXPECT_EQ(relevance.size(), 3u);
+    // A second run names every file the same way.
+    if (first.empty()) first = outputs;
+    else EXPECT_EQ(outputs, first);
+  }
+}
+
+TEST(HostileNames, AFileNameThatIsNotUtf8RunsResumesAndReports) {
+  test_common::TempDir dir;
+  write_image(dir / "inputs" / "caf\xe9.png", 0);  // "café" in Latin-1
+  write_image(dir / "inputs" / "plain.png", 1);
+  ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml("conv")).is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "pipeline.yaml", pipeline_yaml("conv", "  - {id: heatmap, type: heatmap}\n", dir / "out", true)).is_ok());
+  const std::string pipeline = "'" + (dir / "pipeline.yaml").string() + "'";
+
+  const Invocation run = lrpflow_run("-q " + pipeline, dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json manifest = manifest_json(dir / "out");
+  EXPECT_EQ(manifest.at("run").at("state"), "complete") << manifest.at("run").dump(2);
+  ASSERT_EQ(manifest.at("items").size(), 2u);
+  // The id keeps the byte, escaped (lossless: \xe9, not U+FFFD); the file is read all the same.
+  const nlohmann::json& cafe = manifest.at("items")[0];
+  EXPECT_EQ(cafe.at("id"), "caf\\xe9");
+  EXPECT_EQ(cafe.at("status"), "ok") << cafe.dump(2);
+  EXPECT_EQ(cafe.at("source").get<std::string>(), (dir / "inputs" / "caf\\xe9.png").string());
+  for (const auto& [id, paths] : outputs_by_id(manifest))
+    for (const std::string& path : paths) EXPECT_TRUE(fs::is_regular_file(dir / "out" / path)) << path;
+
+  // --resume finds both items done, and does not run them again.
+  const Invocation resumed = lrpflow_run(pipeline + " --resume", dir.path());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("2 of 2 items already done"), std::string::npos) << resumed.output;
+  EXPECT_EQ(manifest_json(dir / "out").at("items"), manifest.at("items"));
+
+  // The report lists the item under its escaped id and has a page for it.
+  auto index = read_file(dir / "out" / "report" / "index.html");
+  ASSERT_TRUE(index) << index.status().message();
+  EXPECT_NE(index.value().find("caf\\xe9"), std::string::npos);
+  std::set<std::string> pages;
+  for (const std::string& file : files_under(dir / "out" / "report" / "items"))
+    if (fs::path(file).extension() == ".html") pages.insert(file);
+  EXPECT_EQ(pages.size(), 2u);
+}
+
+}  // namespace
+}  // namespace lrpflow
