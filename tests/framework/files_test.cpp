@@ -127,8 +127,10 @@ TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
   test::TempDir dir;
   const fs::path text = dir.path() / "big.txt";
   const fs::path png = dir.path() / "big.png";
-  cv::Mat noise(64, 64, CV_8UC3);
-  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));  // incompressible: far more than 200 bytes
+  // Incompressible, so its PNG has far more than 200 bytes, but less than a stdio buffer (4 KiB):
+  // cv::imwrite's fwrite() calls then all "succeed" and the failure at fclose() goes unnoticed.
+  cv::Mat noise(20, 20, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
   Status text_written, png_written;
   {
     FileSizeLimit limit(200);
@@ -148,6 +150,7 @@ TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
   ASSERT_TRUE(visual::write_png_atomic(png, noise).is_ok());
   EXPECT_EQ(fs::file_size(text), 1000u);
   EXPECT_GT(fs::file_size(png), 200u);
+  EXPECT_LT(fs::file_size(png), 4096u);
   ASSERT_TRUE(flush_written_files().is_ok());
 }
 
