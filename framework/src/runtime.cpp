@@ -501,13 +501,17 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     const ItemRef* ref;
   };
   std::vector<Pending> to_run;
+  constexpr std::int64_t kRedoWarnings = 10;  // then one line with the count: a wiped folder would flood the log
+  std::int64_t redone = 0;
   for (std::size_t i : positions) {
     auto it = previous.find(refs[i].id);
     bool done = it != previous.end() && it->second.ok && it->second.source == refs[i].source;
     if (done) {
       // A file missing, cut short (a full disk) or pointing out of the folder (an edited manifest): redo the item.
       if (Status intact = check_outputs(it->second, pipeline.output_dir); !intact) {
-        log_warn("--resume: " + report.manifest_path.string() + ": item '" + refs[i].id + "' is run again: " + intact.message());
+        if (++redone <= kRedoWarnings) {
+          log_warn("--resume: " + report.manifest_path.string() + ": item '" + refs[i].id + "' is run again: " + intact.message());
+        }
         done = false;
       }
     }
@@ -519,6 +523,11 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       continue;
     }
     to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+  }
+  if (redone > kRedoWarnings) {
+    log_warn("--resume: " + std::to_string(redone) + " items recorded as ok in " + report.manifest_path.string() +
+             " are run again because a file of theirs is missing, of another size or outside the folder (the first " +
+             std::to_string(kRedoWarnings) + " are named above)");
   }
   // Provenance: the configurations of the carried items (older first), then this run's own.
   {
