@@ -172,6 +172,9 @@ Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& option
       auto manifest = read_manifest(path);
       if (!manifest) {
         problem = "shard " + shard_name(i, count) + ": " + manifest.status().message();
+      } else if (Status paths = check_manifest_paths(manifest.value(), dir, path.string()); !paths) {
+        // A manifest naming files outside DIR is never merged, not even as a failed shard.
+        return Status::error(paths.message());
       } else if (manifest.value().run.shard_index != i || manifest.value().run.shard_count != count) {
         problem = path.string() + " records shard " + shard_name(manifest.value().run.shard_index, manifest.value().run.shard_count) +
                   ", not " + shard_name(i, count);
@@ -301,8 +304,14 @@ Result<MergeResult> merge_shards(const fs::path& dir, const MergeOptions& option
     const std::string suffix = shard_suffix(i, count);
     for (const OutputFile& file : m.run_outputs) {
       if (mean_csv_keys().count(file.kind) && file.path.find(suffix) != std::string::npos) {
+        // Where the merged file goes must lie inside DIR as well (cutting the suffix could make a "..").
+        const std::string merged_path = without_suffix(file.path, suffix);
+        if (auto where = resolve_inside(dir, merged_path); !where) {
+          return Status::error((dir / ("manifest" + suffix + ".json")).string() + ": run output " + file.kind + " '" +
+                               file.path + "' would be merged into " + where.status().message());
+        }
         if (!mean_csvs.count(file.kind)) kind_order.push_back(file.kind);
-        mean_csvs[file.kind][without_suffix(file.path, suffix)].push_back(dir / file.path);
+        mean_csvs[file.kind][merged_path].push_back(dir / file.path);
       } else {
         merged.run_outputs.push_back(file);
       }

@@ -28,6 +28,10 @@ void add_report_command(CLI::App& app, CliGlobals& globals) {
       globals.exit_code = kExitInvalid;
       return;
     }
+    // An edited manifest may name files outside DIR: the report shows them as missing.
+    if (Status paths = check_manifest_paths(manifest.value(), dir, (dir / "manifest.json").string()); !paths) {
+      log_warn(paths.message() + "; the report neither reads nor links it");
+    }
     const Status written = write_report(dir, manifest.value(), args->options);
     if (!written) {
       log_error(written.message());

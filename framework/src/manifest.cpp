@@ -66,6 +66,7 @@ json item_to_json(const ManifestItem& item) {
              {"status", item.ok ? "ok" : "error"}, {"pipeline_hash", item.pipeline_hash}};
   if (item.error) ji["error"] = {{"stage", item.error->stage}, {"message", item.error->message}};
   ji["outputs"] = outputs_to_json(item.outputs);
+  if (!item.output_bytes.empty()) ji["output_bytes"] = item.output_bytes;
   json metrics = json::object();
   for (const auto& [name, value] : item.metrics) metrics[name] = number_or_null(value);
   ji["metrics"] = metrics;
@@ -91,6 +92,7 @@ Result<ManifestItem> item_from_json(const json& ji, const std::string& origin, c
     item.error = ItemError{ji.at("error").value("stage", ""), ji.at("error").value("message", "")};
   }
   if (ji.contains("outputs")) item.outputs = outputs_from_json(ji.at("outputs"));
+  if (ji.contains("output_bytes")) item.output_bytes = ji.at("output_bytes").get<std::map<std::string, std::int64_t>>();
   if (ji.contains("metrics")) {
     for (auto it = ji.at("metrics").begin(); it != ji.at("metrics").end(); ++it) {
       item.metrics[it.key()] = it.value().is_null() ? std::nan("") : it.value().get<double>();
@@ -310,13 +312,47 @@ Result<Manifest> read_manifest(const fs::path& path) {
   return manifest;
 }
 
-bool outputs_exist(const ManifestItem& item, const fs::path& output_dir) {
+Status check_outputs(const ManifestItem& item, const fs::path& output_dir) {
+  for (const OutputFile& file : item.outputs) {
+    const Result<fs::path> path = resolve_inside(output_dir, file.path);
+    if (!path) return Status::error("output " + file.kind + ": " + path.status().message());
+    std::error_code ec;
+    if (!fs::is_regular_file(path.value(), ec)) return Status::error("output " + file.kind + " '" + file.path + "' is missing");
+    const auto recorded = item.output_bytes.find(file.path);
+    if (recorded == item.output_bytes.end()) continue;
+    const std::uintmax_t size = fs::file_size(path.value(), ec);
+    if (ec) return Status::error("output " + file.kind + " '" + file.path + "': " + ec.message());
+    if (recorded->second < 0 || size != static_cast<std::uintmax_t>(recorded->second)) {
+      return Status::error("output " + file.kind + " '" + file.path + "' has " + std::to_string(size) + " bytes, " +
+                           std::to_string(recorded->second) + " were recorded");
+    }
+  }
+  return Status::ok();
+}
+
+Status check_manifest_paths(const Manifest& manifest, const fs::path& output_dir, const std::string& origin) {
+  for (const ManifestItem& item : manifest.items) {
+    for (const OutputFile& file : item.outputs) {
+      if (auto path = resolve_inside(output_dir, file.path); !path) {
+        return Status::error(origin + ": item '" + item.id + "', output " + file.kind + ": " + path.status().message());
+      }
+    }
+  }
+  for (const OutputFile& file : manifest.run_outputs) {
+    if (auto path = resolve_inside(output_dir, file.path); !path) {
+      return Status::error(origin + ": run output " + file.kind + ": " + path.status().message());
+    }
+  }
+  return Status::ok();
+}
+
+void record_output_sizes(ManifestItem& item, const fs::path& output_dir) {
+  item.output_bytes.clear();
   for (const OutputFile& file : item.outputs) {
     std::error_code ec;
-    const fs::path path = fs::path(file.path).is_absolute() ? fs::path(file.path) : output_dir / file.path;
-    if (!fs::exists(path, ec)) return false;
+    const std::uintmax_t size = fs::file_size(output_dir / file.path, ec);
+    if (!ec) item.output_bytes[file.path] = static_cast<std::int64_t>(size);
   }
-  return true;
 }
 
 std::string fingerprint(std::string_view bytes) {

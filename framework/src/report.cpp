@@ -197,27 +197,20 @@ struct Context {
   int page_count = 1;
 };
 
-fs::path resolve(const Context& ctx, const std::string& path) {
-  const fs::path p(path);
-  return p.is_absolute() ? p : ctx.output_dir / p;
-}
+// A file the manifest names; an error for one outside the run's folder, which the report neither
+// reads nor links (resolve_inside(): manifests are untrusted).
+Result<fs::path> resolve(const Context& ctx, const std::string& path) { return resolve_inside(ctx.output_dir, path); }
 
 bool file_exists(const Context& ctx, const std::string& path) {
   std::error_code ec;
-  return !path.empty() && fs::is_regular_file(resolve(ctx, path), ec);
+  const Result<fs::path> where = resolve(ctx, path);
+  return where && fs::is_regular_file(where.value(), ec);
 }
 
 // The href of an output file from a page `depth` folders below the output directory (report/ is 1,
-// report/items/ is 2). Absolute paths in the manifest are made relative too: a page never holds
-// an absolute URL.
-std::string output_href(const Context& ctx, const std::string& path, int depth) {
-  fs::path p(path);
-  if (p.is_absolute()) {
-    std::error_code ec;
-    const fs::path base = fs::absolute(ctx.output_dir, ec);
-    p = p.lexically_relative(base);
-    if (p.empty()) return "";
-  }
+// report/items/ is 2). Only for files inside the folder (file_exists()), so always a relative URL.
+std::string output_href(const std::string& path, int depth) {
+  const fs::path p = fs::path(path).lexically_normal();
   std::string up;
   for (int i = 0; i < depth; ++i) up += "../";
   return html_escape(up + url_path(p.generic_string()));
@@ -256,7 +249,7 @@ std::string image_or_placeholder(const Context& ctx, const std::string& path, in
     return "<div class=\"missing" + size + "\" title=\"" + html_escape(path) + "\">missing file<br><code>" + name +
            "</code></div>";
   }
-  return "<img src=\"" + output_href(ctx, path, depth) + "\" alt=\"" + html_escape(alt) + "\" loading=\"lazy\"" +
+  return "<img src=\"" + output_href(path, depth) + "\" alt=\"" + html_escape(alt) + "\" loading=\"lazy\"" +
          (img_class.empty() ? std::string() : " class=\"" + img_class + "\"") + ">";
 }
 
@@ -264,7 +257,7 @@ std::string figure(const Context& ctx, const OutputFile& file, int depth, bool w
   std::string html = wide ? "<figure class=\"wide\">" : "<figure>";
   const std::string image = image_or_placeholder(ctx, file.path, depth, file.kind, "");
   if (file_exists(ctx, file.path)) {
-    html += "<a href=\"" + output_href(ctx, file.path, depth) + "\">" + image + "</a>";
+    html += "<a href=\"" + output_href(file.path, depth) + "\">" + image + "</a>";
   } else {
     html += image;
   }
@@ -293,7 +286,12 @@ Prediction read_prediction(const Context& ctx, const ManifestItem& item) {
   }
   const OutputFile* file = first_output(item, "prediction");
   if (!file) return p;
-  const Result<std::string> text = read_file(resolve(ctx, file->path));
+  const Result<fs::path> where = resolve(ctx, file->path);
+  if (!where) {
+    p.problem = "prediction: " + where.status().message();
+    return p;
+  }
+  const Result<std::string> text = read_file(where.value());
   if (!text) {
     p.problem = text.status().message();
     return p;
@@ -546,7 +544,7 @@ std::string errors_section(const Context& ctx, const std::vector<ItemView>& view
 std::string file_link(const Context& ctx, const OutputFile& file, int depth) {
   const std::string name = html_escape(file.path);
   if (!file_exists(ctx, file.path)) return "<code>" + name + "</code> <span class=\"badge failed\">missing</span>";
-  const std::string href = output_href(ctx, file.path, depth);
+  const std::string href = output_href(file.path, depth);
   if (href.empty()) return "<code>" + name + "</code>";
   return "<a href=\"" + href + "\"><code>" + name + "</code></a>";
 }

@@ -15,8 +15,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -86,7 +88,8 @@ StageStats summarise(const StageConfig& stage, StageTimes& times) {
   return stats;
 }
 
-ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages, const std::string& pipeline_hash) {
+ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages, const std::string& pipeline_hash,
+                       const fs::path& output_dir) {
   ManifestItem record;
   record.id = token.item.id();
   record.pipeline_hash = pipeline_hash;
@@ -97,6 +100,7 @@ ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stage
   record.error = token.item.error();
   if (record.error) record.error->message = escape_invalid_utf8(record.error->message);
   record.outputs = token.item.outputs();
+  record_output_sizes(record, output_dir);  // what --resume checks the files against
   record.metrics = token.item.metrics();
   for (std::size_t k = 0; k < stages.size(); ++k) {
     if (token.stage_ms[k] >= 0) record.timings_ms[stages[k].id] = token.stage_ms[k];
@@ -217,6 +221,8 @@ class RunLock {
     return Status::error("cannot lock " + path.string() + ": it keeps being replaced by other runs");
   }
 
+  const fs::path& path() const { return path_; }
+
   // Also called on a second Ctrl-C, right before the process ends without destructors.
   void release() {
     if (fd_ >= 0) {
@@ -233,6 +239,51 @@ class RunLock {
   int fd_ = -1;
   int dir_fd_ = -1;
 };
+
+// The lock files of DIR (.lock, .lock.shard-I-of-N) other than `own` that another run holds now.
+std::vector<fs::path> locks_held_by_other_runs(const fs::path& dir, const fs::path& own) {
+  std::vector<fs::path> held;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if ((name != ".lock" && name.rfind(".lock.shard-", 0) != 0) || entry.path() == own) continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone: its run has ended
+    if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) held.push_back(entry.path());
+    } else {
+      ::flock(fd, LOCK_UN);
+    }
+    ::close(fd);
+  }
+  return held;
+}
+
+// Removes the temporaries (files.h) that killed runs left in `dir`. Only while no other run holds
+// a lock of the folder: the shards of a run share it and may run on other machines, where a pid
+// says nothing. Then a temporary is stale unless its writer is a live process here other than
+// this one (e.g. `lrpflow report` writing its pages); this process's own unfinished writes are
+// never touched (remove_stale_temporaries()).
+// `recorded`: the files the old manifest lists, which are outputs even if an id made their names look
+// like temporaries.
+void remove_stale_temporaries_of_run(const fs::path& dir, const fs::path& own_lock, const std::set<fs::path>& recorded) {
+  const std::vector<fs::path> others = locks_held_by_other_runs(dir, own_lock);
+  if (!others.empty()) {
+    log_debug("not removing stale temporaries in " + dir.string() + ": another run holds " + others.front().string());
+    return;
+  }
+  const long self = static_cast<long>(::getpid());
+  const RemovedTemporaries removed = remove_stale_temporaries(dir, [&](const fs::path& path, long pid) {
+    if (recorded.count(path.lexically_normal())) return false;
+    if (pid == self) return true;
+    return pid <= 0 || pid > std::numeric_limits<pid_t>::max() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+  });
+  for (const std::string& problem : removed.problems) log_warn(problem);
+  if (!removed.removed.empty()) {
+    log_info("removed " + std::to_string(removed.removed.size()) + " stale temporary file(s) left in " + dir.string() +
+             " by an earlier run that was killed (e.g. " + removed.removed.front().string() + ")");
+  }
+}
 
 // Removes the output directories a run created when they end up empty (a run that could not
 // start leaves no folder behind). Declared before the RunLock so that the lock file goes first.
@@ -375,6 +426,15 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     }
   }
 
+  // Temporaries of writes a killed run never finished (files.h): nobody else removes them.
+  {
+    std::set<fs::path> recorded;
+    for (const auto& [id, item] : previous) {
+      for (const OutputFile& file : item.outputs) recorded.insert((pipeline.output_dir / file.path).lexically_normal());
+    }
+    remove_stale_temporaries_of_run(pipeline.output_dir, lock.path(), recorded);
+  }
+
   // 2. Resources, then stages.
   ResourceSet resources;
   std::vector<std::string> run_warnings;
@@ -505,10 +565,21 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   }
   std::map<std::string, std::int64_t> carried_per_configuration;
   std::vector<Pending> to_run;
+  constexpr std::int64_t kRedoWarnings = 10;  // then one line with the count: a wiped folder would flood the log
+  std::int64_t redone = 0;
   for (std::size_t i : positions) {
     auto it = previous.find(refs[i].id);
-    if (it != previous.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs[i].source) &&
-        outputs_exist(it->second, pipeline.output_dir)) {
+    bool done = it != previous.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs[i].source);
+    if (done) {
+      // A file missing, cut short (a full disk) or pointing out of the folder (an edited manifest): redo the item.
+      if (Status intact = check_outputs(it->second, pipeline.output_dir); !intact) {
+        if (++redone <= kRedoWarnings) {
+          log_warn("--resume: " + report.manifest_path.string() + ": item '" + refs[i].id + "' is run again: " + intact.message());
+        }
+        done = false;
+      }
+    }
+    if (done) {
       ManifestItem& carried = it->second;
       carried.index = static_cast<std::int64_t>(i);
       ++carried_per_configuration[carried.pipeline_hash];
@@ -520,6 +591,11 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       continue;
     }
     to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+  }
+  if (redone > kRedoWarnings) {
+    log_warn("--resume: " + std::to_string(redone) + " items recorded as ok in " + report.manifest_path.string() +
+             " are run again because a file of theirs is missing, of another size or outside the folder (the first " +
+             std::to_string(kRedoWarnings) + " are named above)");
   }
   // Provenance: the configurations of the carried items (older first), then this run's own.
   {
@@ -636,7 +712,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
       --in_flight;
       if (token->cancelled) return continue_msg();
-      ManifestItem record = record_of(*token, stages, pipeline_hash);
+      ManifestItem record = record_of(*token, stages, pipeline_hash, pipeline.output_dir);
       token->item.release_slots();
       if (record.ok) {
         ++report.items_ok;

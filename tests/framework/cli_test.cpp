@@ -8,7 +8,10 @@
 #include <fstream>
 #include <thread>
 
+#include <functional>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "lrpflow/files.h"
 #include "lrpflow/manifest.h"
@@ -45,6 +48,11 @@ CliResult lrpflow_cli(const std::vector<std::string>& args) {
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The id of a manifest's first item.
+std::string first_item_id(const std::string& manifest_json) {
+  return nlohmann::json::parse(manifest_json).at("items").at(0).at("id").get<std::string>();
+}
 
 // `lrpflow run FILE --out OUT` in a child process (output discarded); its pid, or -1.
 pid_t start_run(const fs::path& file, const fs::path& out) {
@@ -386,6 +394,41 @@ TEST(Cli, ShardsRunWithOtherThreadCountsMergeAndAWrongCountSaysWhatIsThere) {
   const CliResult merged = lrpflow_cli({"merge", out.string(), "--no-report"});
   EXPECT_EQ(merged.exit_code, 0) << merged.output;
   EXPECT_TRUE(contains(merged.output, "merged 25 items (0 failed)")) << merged.output;
+}
+
+TEST(Cli, MergeRefusesShardManifestPathsOutsideTheFolderAndWritesNothing) {
+  test::TempDir dir;
+  const fs::path file = write_pipeline(dir.path(), kPipeline);
+  const fs::path out = dir.path() / "a/b";  // out/../.. is dir
+  for (const char* shard : {"0/2", "1/2"}) {
+    ASSERT_EQ(lrpflow_cli({"run", file.string(), "--out", out.string(), "--shard", shard, "-q"}).exit_code, 0);
+  }
+  const fs::path shard0 = out / "manifest.shard-0-of-2.json";
+  const std::string original = read_file(shard0).value();
+  // A per-shard CSV that merge would read and combine into dir/x.csv, outside the folder.
+  ASSERT_TRUE(write_file_atomic(dir.path() / "x.shard-0-of-2.csv", "layer,selector,k,n,items,mse\nL,s,1,1,2,0.5\n").is_ok());
+
+  const auto edited = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto j = nlohmann::json::parse(original);
+    edit(j);
+    ASSERT_TRUE(write_file_atomic(shard0, j.dump(2)).is_ok());
+  };
+  const auto refused = [&](const std::string& entry) {
+    const CliResult r = lrpflow_cli({"merge", out.string(), "--no-report"});
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, shard0.string() + ": " + entry)) << r.output;
+    EXPECT_FALSE(fs::exists(out / "manifest.json"));
+    EXPECT_FALSE(fs::exists(dir.path() / "x.csv"));
+  };
+  edited([](nlohmann::json& j) { j["run_outputs"]["fidelity_csv"] = {"../../x.shard-0-of-2.csv"}; });
+  refused("run output fidelity_csv: '../../x.shard-0-of-2.csv' leads out of");
+  edited([](nlohmann::json& j) { j["items"][0]["outputs"]["text"] = {"/etc/passwd"}; });
+  refused("item '" + first_item_id(original) + "', output text: '/etc/passwd' is an absolute path");
+  // As the shards wrote them, they merge.
+  ASSERT_TRUE(write_file_atomic(shard0, original).is_ok());
+  const CliResult merged = lrpflow_cli({"merge", out.string(), "--no-report"});
+  EXPECT_EQ(merged.exit_code, 0) << merged.output;
+  EXPECT_TRUE(fs::exists(out / "manifest.json"));
 }
 
 TEST(Cli, MergeHelpShowsNoReportAsAPlainFlag) {

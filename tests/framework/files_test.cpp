@@ -1,13 +1,19 @@
 // Writing files: no half-written file under a real name, durability paid once per batch, and a
 // run that flushes the batch before each manifest that lists it.
+#include <sys/resource.h>
+
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
 
 #include "lrpflow/files.h"
 #include "lrpflow/manifest.h"
 #include "lrpflow/runtime.h"
+#include "lrpflow/visual/png.h"
 #include "test_support.h"
 
 namespace lrpflow {
@@ -94,6 +100,108 @@ TEST(Files, AFailedWriteLeavesNoFileUnderTheRealNameAndKeepsTheOldOne) {
   EXPECT_FALSE(fs::exists(fresh));
   EXPECT_TRUE(temporaries_in(dir.path()).empty());
   ASSERT_TRUE(flush_written_files().is_ok());
+}
+
+// A file-size limit (RLIMIT_FSIZE) cuts writes short the way a full disk does: write(2) fails
+// part-way (EFBIG here, ENOSPC on a full disk; tests/framework/full_disk_test.sh has the real one).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    old_signal_ = std::signal(SIGXFSZ, SIG_IGN);  // an error from write(2) instead of a killed process
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    rlimit limit = old_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_signal_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*old_signal_)(int) = nullptr;
+};
+
+TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
+  test::TempDir dir;
+  const fs::path text = dir.path() / "big.txt";
+  const fs::path png = dir.path() / "big.png";
+  // Incompressible, so its PNG has far more than 200 bytes, but less than a stdio buffer (4 KiB):
+  // cv::imwrite's fwrite() calls then all "succeed" and the failure at fclose() goes unnoticed.
+  cv::Mat noise(20, 20, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  Status text_written, png_written;
+  {
+    FileSizeLimit limit(200);
+    text_written = write_file_atomic(text, std::string(1000, 'x'));
+    png_written = visual::write_png_atomic(png, noise);
+  }
+  ASSERT_FALSE(text_written.is_ok());
+  EXPECT_NE(text_written.message().find(text.string()), std::string::npos) << text_written.message();
+  EXPECT_NE(text_written.message().find(std::strerror(EFBIG)), std::string::npos) << text_written.message();
+  ASSERT_FALSE(png_written.is_ok()) << "cv::imwrite reports success on a short write";
+  EXPECT_NE(png_written.message().find(png.string()), std::string::npos) << png_written.message();
+  EXPECT_FALSE(fs::exists(text));
+  EXPECT_FALSE(fs::exists(png));
+  EXPECT_TRUE(temporaries_in(dir.path()).empty());
+  // Without the limit the same writes succeed, whole.
+  ASSERT_TRUE(write_file_atomic(text, std::string(1000, 'x')).is_ok());
+  ASSERT_TRUE(visual::write_png_atomic(png, noise).is_ok());
+  EXPECT_EQ(fs::file_size(text), 1000u);
+  EXPECT_GT(fs::file_size(png), 200u);
+  EXPECT_LT(fs::file_size(png), 4096u);
+  ASSERT_TRUE(flush_written_files().is_ok());
+}
+
+TEST(Files, TemporaryNamesAreRecognisedWithTheirWriter) {
+  EXPECT_EQ(temporary_writer_pid("items/a/a.heatmap.tmp-123-4.png"), 123);
+  EXPECT_EQ(temporary_writer_pid("manifest.tmp-9-0.json"), 9);
+  EXPECT_EQ(temporary_writer_pid("noext.tmp-77-1"), 77);
+  // Look-alikes are someone else's files.
+  EXPECT_FALSE(temporary_writer_pid("a.tmp-123.png"));
+  EXPECT_FALSE(temporary_writer_pid("a.tmp-x-1.png"));
+  EXPECT_FALSE(temporary_writer_pid("a.tmp-1-2.png.bak"));
+  EXPECT_FALSE(temporary_writer_pid(".tmp-1-2.png"));
+  EXPECT_FALSE(temporary_writer_pid("a.png"));
+  // What write_file_atomic actually names its temporary is recognised.
+  test::TempDir dir;
+  fs::path seen;
+  ASSERT_TRUE(write_file_atomic_with(dir.path() / "x.heatmap.png", [&](const fs::path& tmp) {
+                seen = tmp;
+                return put(tmp, "x");
+              }).is_ok());
+  EXPECT_EQ(temporary_writer_pid(seen), static_cast<long>(::getpid())) << seen;
+  ASSERT_TRUE(flush_written_files().is_ok());
+}
+
+TEST(Files, ResolveInsideKeepsManifestPathsInTheFolder) {
+  test::TempDir dir;
+  const fs::path run = dir.path() / "run";
+  fs::create_directories(run / "items");
+  fs::create_directories(dir.path() / "elsewhere");
+  fs::create_directory_symlink(dir.path() / "elsewhere", run / "escape");
+  fs::create_directory_symlink("items", run / "alias");  // a symlink that stays inside is fine
+
+  EXPECT_EQ(resolve_inside(run, "items/a.png").value(), run / "items/a.png");
+  EXPECT_EQ(resolve_inside(run, "items/../b.png").value(), run / "b.png");
+  EXPECT_TRUE(resolve_inside(run, "alias/a.png").is_ok());
+  EXPECT_TRUE(resolve_inside(run, "not/yet/written.png").is_ok());
+
+  const auto refused = [&](const std::string& path, const std::string& why) {
+    const Result<fs::path> r = resolve_inside(run, path);
+    ASSERT_FALSE(r.is_ok()) << path;
+    EXPECT_NE(r.status().message().find("'" + path + "'"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+  };
+  refused("/etc/passwd", "absolute");
+  refused("../x", "leads out of");
+  refused("../../x", "leads out of");
+  refused("items/../../x", "leads out of");
+  refused("escape/x.png", "through a symlink");
+  refused("escape", "through a symlink");
+  EXPECT_FALSE(resolve_inside(run, "").is_ok());
+  EXPECT_FALSE(resolve_inside(run, ".").is_ok());
 }
 
 TEST(Files, AQuittingProcessRemovesTheTemporariesOfUnfinishedWrites) {

@@ -254,6 +254,42 @@ TEST(Manifest, OutputsExistChecksEveryFile) {
   EXPECT_TRUE(outputs_exist(ManifestItem{}, dir.path()));  // nothing to check
 }
 
+TEST(Manifest, CheckOutputsComparesRecordedSizesAndRefusesPathsOutsideTheFolder) {
+  test::TempDir dir;
+  ASSERT_TRUE(write_file_atomic(dir.path() / "x/a.txt", "abc").is_ok());
+  ManifestItem item;
+  item.outputs = {{"a", "x/a.txt"}};
+  record_output_sizes(item, dir.path());
+  EXPECT_EQ(item.output_bytes, (std::map<std::string, std::int64_t>{{"x/a.txt", 3}}));
+  EXPECT_TRUE(check_outputs(item, dir.path()).is_ok());
+  // The sizes survive the manifest's JSON.
+  Manifest m;
+  m.items.push_back(item);
+  auto back = manifest_from_json(manifest_to_json(m), "m.json");
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back.value().items[0].output_bytes, item.output_bytes);
+
+  fs::resize_file(dir.path() / "x/a.txt", 0);  // what a full disk used to leave
+  const Status cut = check_outputs(item, dir.path());
+  ASSERT_FALSE(cut.is_ok());
+  EXPECT_EQ(cut.message(), "output a 'x/a.txt' has 0 bytes, 3 were recorded");
+
+  ManifestItem outside;
+  outside.id = "evil";
+  outside.outputs = {{"text", "/etc/passwd"}};
+  EXPECT_FALSE(check_outputs(outside, dir.path()).is_ok());  // although /etc/passwd exists
+  Manifest with_outside;
+  with_outside.items.push_back(outside);
+  const Status paths = check_manifest_paths(with_outside, dir.path(), "m.json");
+  ASSERT_FALSE(paths.is_ok());
+  EXPECT_NE(paths.message().find("m.json: item 'evil', output text: '/etc/passwd' is an absolute path"), std::string::npos)
+      << paths.message();
+  Manifest run_output_outside;
+  run_output_outside.run_outputs = {{"fidelity_csv", "../../x.csv"}};
+  EXPECT_NE(check_manifest_paths(run_output_outside, dir.path(), "m.json").message().find("m.json: run output fidelity_csv: '../../x.csv' leads out of"),
+            std::string::npos);
+}
+
 TEST(Manifest, FingerprintIsFnv1a64) {
   // Published FNV-1a 64-bit test vectors.
   EXPECT_EQ(fingerprint(""), "fnv1a64:cbf29ce484222325");

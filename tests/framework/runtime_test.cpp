@@ -358,6 +358,105 @@ TEST(Runtime, ResumeAfterAKillReadsTheCheckpointsLog) {
   EXPECT_EQ(final_manifest.run.state, "complete");
 }
 
+TEST(Runtime, ResumeRedoesItemsWhoseFilesWereCutShortOrRemoved) {
+  test::TempDir out;
+  const std::string pipeline = source(10) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
+  const Manifest first = manifest_of(out.path());
+  for (const ManifestItem& item : first.items) {
+    ASSERT_EQ(item.output_bytes.size(), 1u) << item.id;
+    EXPECT_EQ(item.output_bytes.begin()->second, static_cast<std::int64_t>(fs::file_size(out.path() / item.outputs[0].path)));
+  }
+  fs::resize_file(out.path() / "items/item-004.txt", 0);  // what a full disk used to leave
+  fs::resize_file(out.path() / "items/item-005.txt", 3);  // cut short
+  fs::remove(out.path() / "items/item-006.txt");
+
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult second = run(pipeline, out.path(), resume);
+  ASSERT_TRUE(second.report.is_ok()) << second.report.status().message();
+  EXPECT_EQ(second.report.value().items_skipped, 7);
+  EXPECT_EQ(second.report.value().items_ok, 3);
+  const Manifest m = manifest_of(out.path());
+  ASSERT_EQ(m.items.size(), 10u);
+  for (std::size_t i = 0; i < m.items.size(); ++i) {
+    EXPECT_TRUE(check_outputs(m.items[i], out.path()).is_ok()) << m.items[i].id;
+    EXPECT_EQ(read_file(out.path() / m.items[i].outputs[0].path).value(), read_file(out.path() / first.items[i].outputs[0].path).value());
+  }
+}
+
+TEST(Runtime, ResumeDoesNotCountAnItemDoneWhoseOutputLiesOutsideTheFolder) {
+  test::TempDir out;
+  const std::string pipeline = source(5) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
+  // A hand-edited manifest: item-002's output is a file that exists, but not in the run's folder.
+  auto j = nlohmann::json::parse(read_file(out.path() / "manifest.json").value());
+  for (auto& item : j["items"]) {
+    if (item["id"] != "item-002") continue;
+    item["outputs"] = {{"text", {"/etc/passwd"}}};
+    item.erase("output_bytes");
+  }
+  ASSERT_TRUE(write_file_atomic(out.path() / "manifest.json", j.dump(2)).is_ok());
+
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult second = run(pipeline, out.path(), resume);
+  ASSERT_TRUE(second.report.is_ok()) << second.report.status().message();
+  EXPECT_EQ(second.report.value().items_skipped, 4);
+  EXPECT_EQ(second.report.value().items_ok, 1);  // item-002, run again
+  const Manifest m = manifest_of(out.path());
+  ASSERT_EQ(m.items.size(), 5u);
+  EXPECT_EQ(m.items[2].id, "item-002");
+  ASSERT_EQ(m.items[2].outputs.size(), 1u);
+  EXPECT_EQ(m.items[2].outputs[0].path, "items/item-002.txt");
+}
+
+TEST(Runtime, AResumeRemovesStaleTemporariesAndNothingElse) {
+  test::TempDir out;
+  const std::string pipeline = source(3) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
+  // A pid no process has: pids stay below pid_max.
+  const std::string dead = lines_of("/proc/sys/kernel/pid_max").at(0);
+  const std::string alive = std::to_string(::getppid());
+  const std::vector<fs::path> stale = {out.path() / ("manifest.tmp-" + dead + "-0.json"),
+                                       out.path() / ("items/item-001.tmp-" + dead + "-17.txt"),
+                                       out.path() / ("items/sub/deep.tmp-" + dead + "-3.png")};
+  const std::vector<fs::path> kept = {out.path() / "items/notes.tmp-12.txt", out.path() / "items/item-001.tmp-x-1.txt",
+                                      out.path() / ("items/item-001.tmp-" + dead + "-1.txt.bak"),
+                                      out.path() / ("items/live.tmp-" + alive + "-1.txt")};  // its writer may be at it
+  for (const fs::path& file : stale) ASSERT_TRUE(write_file_atomic(file, "half").is_ok());
+  for (const fs::path& file : kept) ASSERT_TRUE(write_file_atomic(file, "mine").is_ok());
+
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult second = run(pipeline, out.path(), resume);
+  ASSERT_TRUE(second.report.is_ok()) << second.report.status().message();
+  EXPECT_EQ(second.report.value().items_skipped, 3);
+  for (const fs::path& file : stale) EXPECT_FALSE(fs::exists(file)) << file;
+  for (const fs::path& file : kept) EXPECT_TRUE(fs::exists(file)) << file;
+  EXPECT_TRUE(fs::exists(out.path() / "items/item-001.txt"));
+}
+
+TEST(Runtime, StaleTemporariesStayWhileAnotherRunHoldsALockOfTheFolder) {
+  test::TempDir out;
+  const std::string pipeline = source(2) + "  - id: write\n    type: test_writer\n";
+  ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
+  const fs::path stale = out.path() / ("items/item-000.tmp-" + lines_of("/proc/sys/kernel/pid_max").at(0) + "-5.txt");
+  ASSERT_TRUE(write_file_atomic(stale, "half").is_ok());
+  // A shard of another run in the same folder, possibly on another machine: its pids mean nothing here.
+  const fs::path other_lock = out.path() / ".lock.shard-1-of-2";
+  const int fd = ::open(other_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  RunOptions resume;
+  resume.resume = true;
+  ASSERT_TRUE(run(pipeline, out.path(), resume).report.is_ok());
+  EXPECT_TRUE(fs::exists(stale));
+  ::close(fd);  // that run has ended (its lock file may stay, unlocked)
+  ASSERT_TRUE(run(pipeline, out.path(), resume).report.is_ok());
+  EXPECT_FALSE(fs::exists(stale));
+}
+
 TEST(Runtime, ResumeWithAChangedPipelineIsRefusedUnlessAllowedAndKeepsProvenance) {
   test::TempDir out;
   const std::string original = source(6) + "  - id: write\n    type: test_writer\n";

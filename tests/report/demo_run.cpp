@@ -155,7 +155,7 @@ Manifest write_demo_run(const fs::path& dir, int item_count) {
   write_png(dir / "fidelity_plot.png", demo_heatmap(11));
   write_or_throw(dir / "fidelity.csv", "layer,k,mse\nfeatures.3,8,0.01\n");
   m.run_outputs = {{"fidelity_plot", "fidelity_plot.png"}, {"fidelity_csv", "fidelity.csv"},
-                   // An absolute path (a manifest should not have them): must still be linked relatively.
+                   // An absolute path (a manifest must not have them): neither read nor linked.
                    {"summary", (fs::absolute(dir) / "fidelity.csv").string()}};
   return m;
 }

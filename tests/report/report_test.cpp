@@ -194,8 +194,39 @@ TEST_F(ReportTest, PagesHoldNoAbsoluteOrRemoteUrls) {
       }
     }
   }
-  // The run output recorded with an absolute path is linked relatively (and still resolves).
-  EXPECT_GE(count_of(page("index.html"), "<a href=\"../fidelity.csv\">"), 2);
+  // The run output recorded with an absolute path is not linked (manifests are untrusted), only named.
+  EXPECT_EQ(count_of(page("index.html"), "<a href=\"../fidelity.csv\">"), 1);
+  EXPECT_NE(page("index.html").find("<code>" + html_escape((fs::absolute(dir_) / "fidelity.csv").string()) +
+                                    "</code> <span class=\"badge failed\">missing</span>"),
+            std::string::npos);
+}
+
+TEST_F(ReportTest, ManifestPathsOutsideTheRunAreNeitherReadNorLinked) {
+  // Files outside the run's folder that an edited manifest points at: by "..", by a symlink, absolute.
+  const fs::path outside = dir_.parent_path() / (dir_.filename().string() + "_outside");
+  fs::create_directories(outside);
+  ASSERT_TRUE(write_file_atomic(outside / "secret.png", slurp(dir_ / "items/0_heatmap.png")).is_ok());
+  ASSERT_TRUE(write_file_atomic(outside / "prediction.json", "{\"predicted\": 3}").is_ok());
+  fs::create_directory_symlink(outside, dir_ / "items/link");
+  ManifestItem& item = manifest_.items[7];
+  ASSERT_EQ(item.id, "img_7");
+  item.outputs = {{"heatmap", "../" + outside.filename().string() + "/secret.png"},
+                  {"activation_heatmap", "items/link/secret.png"},
+                  {"prediction", (outside / "prediction.json").string()}};
+  item.metrics.clear();
+  write();
+  const std::string html = page("items/img_7.html");
+  for (const char* attribute : {"src", "href"}) {
+    for (const std::string& url : attribute_values(html, attribute)) {
+      EXPECT_EQ(url.find("secret"), std::string::npos) << url;
+      EXPECT_EQ(url.find("prediction.json"), std::string::npos) << url;
+    }
+  }
+  EXPECT_EQ(count_of(html, "missing file<br><code>secret.png</code>"), 2);
+  // The prediction file was not read (it would say class 3): the page says why.
+  EXPECT_EQ(html.find("class 3"), std::string::npos);
+  EXPECT_NE(html.find("is an absolute path"), std::string::npos);
+  fs::remove_all(outside);
 }
 
 TEST_F(ReportTest, PagesLongItemListsAndRemovesStalePages) {

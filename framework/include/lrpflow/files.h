@@ -13,20 +13,26 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lrpflow/status.h"
 
 namespace lrpflow {
 
-// Writes `bytes` to `path` atomically, creating parent directories. Errors name the path.
+// Writes `bytes` to `path` atomically, creating parent directories. Every write, the flush and the
+// close are checked, and the temporary is renamed into place only when it holds all of `bytes`: a
+// full disk is an error naming the path and the cause ("No space left on device"), never a short
+// file under the real name.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
-// Lets `writer` produce the file at a temporary path (for libraries that write files themselves,
-// like cv::imwrite), then renames it into place. `writer` gets the temporary path and must return
-// an error or ok; on error the temporary is removed. The temporary keeps the final extension so
-// that extension-driven writers pick the right format.
+// Lets `writer` produce the file at a temporary path, then renames it into place. `writer` gets the
+// temporary path and must return an error or ok; on error the temporary is removed. The temporary
+// keeps the final extension so that extension-driven writers pick the right format. Only for
+// writers that report every failed write: cv::imwrite does not (it "succeeds" on a full disk), so
+// encode to memory (cv::imencode) and use write_file_atomic instead, as write_png_atomic does.
 Status write_file_atomic_with(const std::filesystem::path& path,
                               const std::function<Status(const std::filesystem::path& tmp)>& writer);
 
@@ -42,6 +48,27 @@ void remove_unfinished_temporaries();
 // Whether `path` was written by write_file_atomic*() and not flushed since (for tests of the
 // guarantee that a file a manifest lists is durable).
 bool awaiting_flush(const std::filesystem::path& path);
+
+// The temporaries of write_file_atomic*() are named `<stem>.tmp-<pid>-<n><extension>`. For such a
+// name, the pid of the process that wrote it; nullopt for any other name.
+std::optional<long> temporary_writer_pid(const std::filesystem::path& path);
+
+// Removes the temporaries under `dir` (recursively, not following symlinks) that a process left
+// behind when it was killed before it could rename them, for which `is_stale(path, pid)` says yes.
+// Never removes a temporary this process is writing. Returns what it removed; a file it could not
+// remove is logged by the caller from `problems`.
+struct RemovedTemporaries {
+  std::vector<std::filesystem::path> removed;
+  std::vector<std::string> problems;  // each names the file or folder
+};
+RemovedTemporaries remove_stale_temporaries(const std::filesystem::path& dir,
+                                            const std::function<bool(const std::filesystem::path&, long pid)>& is_stale);
+
+// Resolves a path read from a file of the run (a manifest's outputs) against the run's folder
+// `dir`: it must be relative, must not climb out with "..", and must not leave `dir` through a
+// symlink (checked on the canonical paths). The error says which of these `recorded` breaks; the
+// caller adds the file and entry it came from.
+Result<std::filesystem::path> resolve_inside(const std::filesystem::path& dir, const std::string& recorded);
 
 // Reads a whole file; the error names the path.
 Result<std::string> read_file(const std::filesystem::path& path);

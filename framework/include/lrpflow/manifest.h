@@ -5,12 +5,14 @@
 // file, hashes of the pipeline text and of the input list, lrpflow version, start and end time).
 // The runtime rewrites it atomically every few seconds while it runs and once at the end, so a
 // killed run still leaves a valid manifest of what was done; `--resume` reads it back and skips
-// every item recorded as ok whose output files all still exist.
+// every item recorded as ok whose output files all still exist with the size recorded.
 //
 // Format (JSON, stable keys; "format": 1):
 //   {"format": 1, "run": {...}, "configurations": [...], "items": [...], "run_outputs": {kind: [paths]},
 //    "stages": [...]}
-// Paths of outputs are relative to the manifest's directory.
+// Paths of outputs are relative to the manifest's directory; an item's "output_bytes" {path: size}
+// records the size of each of its files when it was recorded. Paths read back are untrusted: every
+// reader resolves them with resolve_inside() (files.h), which refuses any that leave the folder.
 //
 // Provenance: every item records the pipeline hash of the configuration (pipeline text plus --set
 // overrides) that produced it, and "configurations" lists each configuration that produced an item
@@ -43,6 +45,9 @@ struct ManifestItem {
   bool ok = true;
   std::optional<ItemError> error;
   std::vector<OutputFile> outputs;
+  // The size of each output file (by path) when the item was recorded; a file not listed (e.g. in
+  // a manifest written before sizes were recorded) is only checked to exist.
+  std::map<std::string, std::int64_t> output_bytes;
   std::map<std::string, double> metrics;
   std::map<std::string, double> timings_ms;  // stage id -> time spent in process()
 };
@@ -131,9 +136,21 @@ Status write_manifest(const std::filesystem::path& path, const Manifest& manifes
 // manifest's folder; anything else is refused, naming the manifest).
 Result<Manifest> read_manifest(const std::filesystem::path& path);
 
-// True when every output the item recorded exists under `output_dir` (so the item can be skipped
-// on --resume).
-bool outputs_exist(const ManifestItem& item, const std::filesystem::path& output_dir);
+// Ok when every output the item recorded lies inside `output_dir` (resolve_inside()), exists as a
+// file and, when its size was recorded, still has that size (so the item can be skipped on
+// --resume). The error names the first output that is not so, and why.
+Status check_outputs(const ManifestItem& item, const std::filesystem::path& output_dir);
+inline bool outputs_exist(const ManifestItem& item, const std::filesystem::path& output_dir) {
+  return check_outputs(item, output_dir).is_ok();
+}
+
+// Ok when every path the manifest lists (items' outputs and run outputs) lies inside
+// `output_dir`; the error names `origin` (the manifest file), the entry and what is wrong.
+Status check_manifest_paths(const Manifest& manifest, const std::filesystem::path& output_dir, const std::string& origin);
+
+// Fills item.output_bytes with the size of each of its outputs as it is now under `output_dir`
+// (a file that is not there gets no size).
+void record_output_sizes(ManifestItem& item, const std::filesystem::path& output_dir);
 
 // 64-bit FNV-1a as "fnv1a64:<16 hex digits>": a cheap fingerprint (not a security hash).
 std::string fingerprint(std::string_view bytes);

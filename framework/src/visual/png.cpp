@@ -3,15 +3,23 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <string_view>
+#include <vector>
+
 #include "lrpflow/files.h"
 
 namespace lrpflow::visual {
 
 Status write_png_atomic(const std::filesystem::path& path, const cv::Mat& image) {
-  return write_file_atomic_with(path, [&](const std::filesystem::path& tmp) -> Status {
-    if (!cv::imwrite(tmp.string(), image)) return Status::error("cannot write image " + path.string());
-    return Status::ok();
-  });
+  // Encoded in memory, then written by write_file_atomic, which checks every write: cv::imwrite
+  // reports success on a full disk and would leave an empty PNG under the real name.
+  std::vector<unsigned char> png;
+  try {
+    if (!cv::imencode(".png", image, png)) return Status::error("cannot encode " + path.string() + " as PNG");
+  } catch (const cv::Exception& e) {
+    return Status::error("cannot encode " + path.string() + " as PNG: " + e.what());
+  }
+  return write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 cv::Mat upscale_for_viewing(const cv::Mat& image, int min_side) {
