@@ -60,9 +60,12 @@ TEST_P(ZennitAgreement, RelevanceMatchesReference) {
   ASSERT_TRUE(result) << result.status().message();
   const Explanation& e = result.value();
 
-  // The start relevance is the fixture's attr_output.
+  // The start relevance is the fixture's attr_output: the float32 logits, which depend on the
+  // CPU's kernels. On an AVX2 EPYC, PyTorch itself (the same Debian 1.13 build that made the
+  // fixtures) gives vgg16_narrow's logits 1.5e-6 away from the fixture's; 1e-5 is ~80 float32
+  // epsilons, still far below any real disagreement.
   ASSERT_TRUE(ref.count(prefix + "/attr_output"));
-  EXPECT_LE(relative_deviation(e.start_relevance, ref.at(prefix + "/attr_output")), 1e-6);
+  EXPECT_LE(relative_deviation(e.start_relevance, ref.at(prefix + "/attr_output")), 1e-5);
 
   ASSERT_TRUE(ref.count(prefix + "/input")) << "fixture lacks " << prefix << "/input";
   const double input_dev = relative_deviation(e.input_relevance, ref.at(prefix + "/input"));
