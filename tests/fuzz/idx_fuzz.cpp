@@ -2,6 +2,9 @@
 // the records, enumerate lists them, process copies one): the input is the images file, and the
 // part after a line "LABELS\n" (when there is one) the labels file. max_bytes is kept small so that
 // a header announcing many records fails on the limit instead of allocating.
+#include <map>
+#include <variant>
+
 #include "fuzz_support.h"
 #include "lrpflow/item.h"
 #include "lrpflow/stage.h"

@@ -2,6 +2,8 @@
 // shape says, and encoding it again gives bytes that parse to an equal tensor.
 #include <ATen/ATen.h>
 
+#include <cstring>
+
 #include "fuzz_support.h"
 #include "lrpflow/npy.h"
 
