@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tools/sanitize.sh and tools/fuzz.sh: sanitizer options for every process the tests
 # start. Every report stops the process with a non-zero exit (halt_on_error), so the test fails.
 _lrpflow_tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -58,7 +58,7 @@ inline const PluginRegistry& built_plugins() {
   static const std::unique_ptr<PluginRegistry> registry = [] {
     auto r = std::make_unique<PluginRegistry>();
     r->load_directories({LRPFLOW_FUZZ_PLUGIN_DIR});
-    if (r->stages().empty()) {
+    if (r->plugins().empty()) {
       std::fprintf(stderr, "fuzz: no plugins in %s\n", LRPFLOW_FUZZ_PLUGIN_DIR);
       std::abort();
     }
