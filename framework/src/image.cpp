@@ -18,12 +18,22 @@ double channel_value(const std::vector<double>& values, int channel, double fall
   return values.size() == 1 ? values[0] : values[static_cast<std::size_t>(channel)];
 }
 
+// The formats lrpflow reads, told by their first bytes. cv::imdecode would hand anything else to
+// the decoder of every format OpenCV was built with (JPEG 2000, TIFF, WebP, OpenEXR, ...), more
+// code reading untrusted files than the documented formats need (found by tests/fuzz/image_fuzz.cpp).
+bool is_png_jpeg_or_bmp(const std::string& bytes) {
+  auto starts_with = [&](std::string_view magic) { return bytes.compare(0, magic.size(), magic) == 0; };
+  return starts_with("\x89PNG\r\n\x1a\n") || starts_with("\xff\xd8\xff") || starts_with("BM");
+}
+
 }  // namespace
 
 Result<cv::Mat> decode_image_file(const std::filesystem::path& path) {
   auto bytes = read_file(path);
   if (!bytes) return bytes.status();
   if (bytes.value().empty()) return Status::error(path.string() + ": empty file, not an image");
+  if (!is_png_jpeg_or_bmp(bytes.value()))
+    return Status::error(path.string() + ": cannot decode image (not a PNG, JPEG or BMP file)");
   // imdecode on the bytes (not imread on the path) so that a read error and a decode error are
   // told apart, and no OpenCV path handling is involved.
   const cv::Mat buffer(1, static_cast<int>(bytes.value().size()), CV_8UC1,
