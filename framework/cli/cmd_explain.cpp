@@ -19,6 +19,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/lrp/ruleset.h"
+#include "lrpflow/model_sidecar.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/yaml_load.h"
 
@@ -61,73 +62,51 @@ struct Provenance {
   void note(const std::string& what, const std::string& origin) { lines.push_back(what + ": " + origin); }
 };
 
-// A YAML value (scalar or list) as the text of a --param value: "[-2.1, -2.0]" or "-0.81".
-std::string yaml_value_text(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar();
-  std::string text = "[";
-  for (std::size_t i = 0; i < node.size(); ++i) text += (i ? ", " : "") + node[i].Scalar();
-  return text + "]";
-}
-
 // Preprocessing, class names and ZBox bounds from the model's sidecar (<model>.yaml next to a .pt
-// file), so that `explain` on a shipped model needs no flags. Flags given on the command line win.
+// file, model_sidecar.h), so that `explain` on a shipped model needs no flags. Flags given on the
+// command line win.
 void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels_file, Provenance& provenance) {
   const std::string given = "given on the command line";
-  const bool had_shape = !args.input_shape.empty(), had_mean = !args.mean.empty(), had_std = !args.std.empty();
-  const bool had_size = args.size >= 0, had_crop = args.crop >= 0;
   const bool had_zbox = std::any_of(args.params.begin(), args.params.end(),
                                     [](const std::string& p) { return p.rfind("zbox.", 0) == 0; });
-  std::string from = "not set (no sidecar)";
-  YAML::Node node;
-  fs::path sidecar = model;
-  sidecar.replace_extension(".yaml");
-  std::error_code ec;
-  if (model.extension() == ".pt" && fs::is_regular_file(sidecar, ec)) {
-    try {
-      node = load_yaml_file(sidecar);
-      from = "sidecar " + sidecar.string();
-    } catch (const YamlContentError& e) {
-      log_warn(yaml_position(sidecar.string(), e.mark) + ": sidecar ignored (" + e.msg + ")");
-      node = YAML::Node();
-      from = "not set (sidecar unreadable)";
-    } catch (const YAML::Exception& e) {
-      log_warn(sidecar.string() + ": sidecar ignored (" + e.what() + ")");
-      node = YAML::Node();
-      from = "not set (sidecar unreadable)";
-    }
-  }
-  auto origin = [&](bool had, bool found) { return had ? given : found ? from : "not set"; };
-  auto take_list = [&](const char* key, auto& target, bool had) {
-    using T = typename std::decay_t<decltype(target)>::value_type;
-    const bool found = !had && node[key] && node[key].IsSequence();
-    try {
-      if (found) target = node[key].template as<std::vector<T>>();
-    } catch (const YAML::Exception& e) {
-      log_warn(sidecar.string() + ": `" + key + "` ignored (" + e.what() + ")");
-      provenance.note(key, "not set (sidecar value unreadable)");
-      return;
-    }
-    provenance.note(key, origin(had, found) + (target.empty() ? "" : " " + fmt::format("[{}]", fmt::join(target, ", "))));
+  const ModelSidecar sidecar = read_model_sidecar(model);
+  for (const std::string& problem : sidecar.problems) log_warn(problem);
+  const std::string from = sidecar.file.empty() ? "not set (no sidecar)"
+                           : sidecar.readable   ? "sidecar " + sidecar.file.string()
+                                                : "not set (sidecar unreadable)";
+  auto unreadable = [&](const char* key) {
+    const std::string prefix = sidecar.file.string() + ": `" + key + "` ignored";
+    return std::any_of(sidecar.problems.begin(), sidecar.problems.end(),
+                       [&](const std::string& p) { return p.rfind(prefix, 0) == 0; });
   };
-  auto take_int = [&](const char* key, const char* what, int& target, bool had) {
-    const bool found = !had && node[key] && node[key].IsScalar();
-    try {
-      if (found) target = node[key].as<int>();
-    } catch (const YAML::Exception& e) {
-      log_warn(sidecar.string() + ": `" + key + "` ignored (" + e.what() + ")");
-      provenance.note(what, "not set (sidecar value unreadable)");
-      return;
+  auto take_list = [&](const char* key, auto& target, const auto& found) {
+    if (!target.empty()) {
+      provenance.note(key, given + " " + fmt::format("[{}]", fmt::join(target, ", ")));
+    } else if (found) {
+      target = *found;
+      provenance.note(key, from + (target.empty() ? "" : " " + fmt::format("[{}]", fmt::join(target, ", "))));
+    } else {
+      provenance.note(key, unreadable(key) ? "not set (sidecar value unreadable)" : "not set");
     }
-    provenance.note(what, origin(had, found) + (target >= 0 ? " " + std::to_string(target) : ""));
   };
-  take_list("input_shape", args.input_shape, had_shape);
-  take_int("resize", "size (resize)", args.size, had_size);
-  take_int("center_crop", "crop", args.crop, had_crop);
-  take_list("mean", args.mean, had_mean);
-  take_list("std", args.std, had_std);
-  if (node["classes"] && node["classes"].IsSequence()) {
-    labels_file = fs::absolute(sidecar).string();
-    provenance.note("class names", from + " (" + std::to_string(node["classes"].size()) + " classes)");
+  auto take_int = [&](const char* key, const char* what, int& target, const std::optional<int>& found) {
+    if (target >= 0) {
+      provenance.note(what, given + " " + std::to_string(target));
+    } else if (found) {
+      target = *found;
+      provenance.note(what, from + (target >= 0 ? " " + std::to_string(target) : ""));
+    } else {
+      provenance.note(what, unreadable(key) ? "not set (sidecar value unreadable)" : "not set");
+    }
+  };
+  take_list("input_shape", args.input_shape, sidecar.input_shape);
+  take_int("resize", "size (resize)", args.size, sidecar.resize);
+  take_int("center_crop", "crop", args.crop, sidecar.center_crop);
+  take_list("mean", args.mean, sidecar.mean);
+  take_list("std", args.std, sidecar.std);
+  if (sidecar.class_count > 0) {
+    labels_file = fs::absolute(sidecar.file).string();
+    provenance.note("class names", from + " (" + std::to_string(sidecar.class_count) + " classes)");
   } else {
     provenance.note("class names", "none (class indices only)");
   }
@@ -143,9 +122,8 @@ void apply_sidecar(const fs::path& model, ExplainArgs& args, std::string& labels
     provenance.note("zbox bounds", "--param");
     return;
   }
-  const YAML::Node zbox = node["zbox"];
-  if (zbox && zbox.IsMap() && zbox["low"] && zbox["high"]) {
-    const std::string low = yaml_value_text(zbox["low"]), high = yaml_value_text(zbox["high"]);
+  if (sidecar.zbox_low && sidecar.zbox_high) {
+    const std::string low = *sidecar.zbox_low, high = *sidecar.zbox_high;
     args.params.push_back("zbox.low=" + low);
     args.params.push_back("zbox.high=" + high);
     provenance.note("zbox bounds", from + " (low " + low + ", high " + high + ")");

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +34,31 @@ std::vector<OutputFile> outputs_from_json(const json& j) {
     for (const json& path : it.value()) out.push_back({it.key(), path.get<std::string>()});
   }
   return out;
+}
+
+// A field that is there but unusable; manifest_from_json reports it like a JSON error.
+struct BadField : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An integer field of `object` (`fallback` when absent): a JSON integer within T's range.
+// nlohmann's get<T>() would cast 1e300 or 2^40 to an int, which is undefined behaviour or a
+// silent wrap-around, and would take 1.9 for 1.
+template <typename T>
+T integer_field(const json& object, const char* key, std::optional<T> fallback = std::nullopt) {
+  const json& value = fallback && !object.contains(key) ? json(*fallback) : object.at(key);
+  bool in_range = false;
+  if (value.is_number_unsigned()) {
+    in_range = value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+  } else if (value.is_number_integer()) {
+    const std::int64_t v = value.get<std::int64_t>();
+    in_range = v >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+               v <= static_cast<std::int64_t>(std::numeric_limits<T>::max());
+  }
+  if (!in_range) throw BadField("'" + std::string(key) + "' is " + value.dump() + ", not an integer from " +
+                                std::to_string(std::numeric_limits<T>::min()) + " to " +
+                                std::to_string(std::numeric_limits<T>::max()));
+  return static_cast<T>(value.get<std::int64_t>());
 }
 
 // JSON has no NaN or infinity: write them as null so the file stays valid JSON.
@@ -82,7 +109,7 @@ Result<ManifestItem> item_from_json(const json& ji, const std::string& origin, c
   item.id = ji.at("id").get<std::string>();
   item.pipeline_hash = ji.value("pipeline_hash", default_pipeline_hash);
   item.source = ji.value("source", "");
-  item.index = ji.at("index").get<std::int64_t>();
+  item.index = integer_field<std::int64_t>(ji, "index");
   const std::string status = ji.at("status").get<std::string>();
   if (status != "ok" && status != "error") {
     return Status::error(origin + ": item '" + item.id + "' has status '" + status + "' (expected ok or error)");
@@ -201,6 +228,8 @@ Result<ManifestItem> manifest_item_from_json(std::string_view text, const std::s
     return item_from_json(ji, origin, default_pipeline_hash);
   } catch (const json::exception& e) {
     return Status::error(origin + ": corrupt item record: " + e.what());
+  } catch (const BadField& e) {
+    return Status::error(origin + ": corrupt item record: " + e.what());
   }
 }
 
@@ -209,7 +238,7 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
   try {
     const json j = json::parse(text.begin(), text.end());
     if (!j.is_object()) return Status::error(origin + ": not a manifest (expected a JSON object)");
-    if (!j.contains("format") || j.at("format").get<int>() != kManifestFormatVersion) {
+    if (!j.contains("format") || !j.at("format").is_number_integer() || j.at("format").get<std::int64_t>() != kManifestFormatVersion) {
       return Status::error(origin + ": unsupported manifest format (expected \"format\": " +
                            std::to_string(kManifestFormatVersion) + ")");
     }
@@ -221,13 +250,13 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
     m.run.started_at = r.value("started_at", "");
     m.run.finished_at = r.value("finished_at", "");
     m.run.state = r.value("state", "");
-    m.run.threads = r.value("threads", 0);
-    m.run.max_in_flight = r.value("max_in_flight", 0);
-    m.run.items_total = r.value("items_total", std::int64_t{0});
+    m.run.threads = integer_field<int>(r, "threads", 0);
+    m.run.max_in_flight = integer_field<int>(r, "max_in_flight", 0);
+    m.run.items_total = integer_field<std::int64_t>(r, "items_total", 0);
     if (r.contains("warnings")) m.run.warnings = r.at("warnings").get<std::vector<std::string>>();
     if (r.contains("shard")) {
-      m.run.shard_index = r.at("shard").value("index", std::int64_t{0});
-      m.run.shard_count = r.at("shard").value("count", std::int64_t{1});
+      m.run.shard_index = integer_field<std::int64_t>(r.at("shard"), "index", 0);
+      m.run.shard_count = integer_field<std::int64_t>(r.at("shard"), "count", 1);
     }
     if (j.contains("configurations")) {
       for (const json& jc : j.at("configurations")) {
@@ -244,7 +273,7 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
     }
     if (j.contains("items_log")) {
       m.items_log = ManifestItemLog{j.at("items_log").at("path").get<std::string>(),
-                                    j.at("items_log").at("bytes").get<std::int64_t>()};
+                                    integer_field<std::int64_t>(j.at("items_log"), "bytes")};
     } else {
       for (const json& ji : j.at("items")) {
         auto item = item_from_json(ji, origin, m.run.pipeline_hash);
@@ -258,13 +287,15 @@ Result<Manifest> manifest_from_json(std::string_view text, const std::string& or
         StageStats s;
         s.id = js.at("id").get<std::string>();
         s.type = js.value("type", "");
-        s.count = js.value("count", std::int64_t{0});
+        s.count = integer_field<std::int64_t>(js, "count", 0);
         s.mean_ms = js.at("mean_ms").is_null() ? 0 : js.at("mean_ms").get<double>();
         s.p95_ms = js.at("p95_ms").is_null() ? 0 : js.at("p95_ms").get<double>();
         m.stages.push_back(std::move(s));
       }
     }
   } catch (const json::exception& e) {
+    return Status::error(origin + ": corrupt manifest: " + e.what());
+  } catch (const BadField& e) {
     return Status::error(origin + ": corrupt manifest: " + e.what());
   }
   return m;

@@ -5,14 +5,12 @@
 //     - {name: rules, type: ruleset, options: {model: net, name: epsilon_gamma_box, params: [gamma.gamma=0.5]}}
 #include <filesystem>
 
-#include <yaml-cpp/yaml.h>
-
 #include "builtin_rules.h"
 #include "lrpflow/lrp/model_import.h"
 #include "lrpflow/lrp/ruleset.h"
+#include "lrpflow/model_sidecar.h"
 #include "lrpflow/plugin_api.h"
 #include "lrpflow/registry.h"
-#include "lrpflow/yaml_load.h"
 
 namespace {
 
@@ -43,17 +41,8 @@ std::filesystem::path resolve(const ResourceContext& ctx, const std::string& pat
 // says when its weights are random (`weights: random (seed 0) ...`); "" otherwise. The sidecar is
 // optional: a missing or unreadable one says nothing.
 std::string random_weights_note(const std::filesystem::path& model_path) {
-  if (model_path.extension() != ".pt") return "";
-  std::filesystem::path sidecar = model_path;
-  sidecar.replace_extension(".yaml");
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(sidecar, ec)) return "";
-  try {
-    const YAML::Node weights = lrpflow::load_yaml_file(sidecar)["weights"];
-    if (weights && weights.IsScalar() && weights.Scalar().rfind("random", 0) == 0) return weights.Scalar();
-  } catch (const YAML::Exception&) {
-  }
-  return "";
+  const std::string weights = lrpflow::read_model_sidecar(model_path).weights;
+  return weights.rfind("random", 0) == 0 ? weights : "";
 }
 
 Result<std::shared_ptr<const Resource>> create_model(const ResourceContext& ctx) {
@@ -65,9 +54,8 @@ Result<std::shared_ptr<const Resource>> create_model(const ResourceContext& ctx)
     auto model = lrpflow::lrp::load_model(path, options);
     if (!model) return model.status().with_context("resource '" + ctx.name + "'");
     if (const std::string note = random_weights_note(path); !note.empty() && ctx.warnings) {
-      std::filesystem::path sidecar = path;
       ctx.warnings->push_back("model '" + ctx.name + "' (" + path.string() + ") has random weights: its sidecar " +
-                              sidecar.replace_extension(".yaml").string() + " says 'weights: " + note + "'");
+                              lrpflow::sidecar_path(path).string() + " says 'weights: " + note + "'");
     }
     return std::shared_ptr<const Resource>(model.value());
   } catch (const std::exception& e) {

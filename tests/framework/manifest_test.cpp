@@ -229,6 +229,33 @@ TEST(Manifest, CorruptManifestsAreErrorsNamingTheFile) {
   EXPECT_EQ(read_manifest("/nonexistent/manifest.json").status().message(), "/nonexistent/manifest.json: no such file");
 }
 
+TEST(Manifest, NumbersThatAreNotIntegersOfTheirRangeAreErrorsNamingTheField) {
+  // Found by tests/fuzz/manifest_fuzz.cpp under UBSan: 1e300 was cast to an int (undefined
+  // behaviour), 2^40 threads wrapped around, and "format": 1.9 was read as format 1.
+  struct Case {
+    std::string json, field;
+  };
+  for (const Case& c : {Case{R"({"format": 1, "run": {"threads": 1e300}, "items": []})", "'threads' is 1e+300"},
+                        Case{R"({"format": 1, "run": {"max_in_flight": 1099511627776}, "items": []})", "'max_in_flight' is 1099511627776"},
+                        Case{R"({"format": 1, "run": {"items_total": -1.5}, "items": []})", "'items_total' is -1.5"},
+                        Case{R"({"format": 1, "run": {"shard": {"index": 1e30, "count": 2}}, "items": []})", "'index' is 1e+30"},
+                        Case{R"({"format": 1, "run": {}, "items": [{"id": "a", "index": 1e30, "status": "ok"}]})", "'index' is 1e+30"},
+                        Case{R"({"format": 1, "run": {}, "items": [], "stages": [{"id": "s", "count": 18446744073709551615, "mean_ms": 1, "p95_ms": 1}]})",
+                             "'count' is 18446744073709551615"}}) {
+    const auto parsed = manifest_from_json(c.json, "m.json");
+    ASSERT_FALSE(parsed) << c.json;
+    EXPECT_EQ(parsed.status().message().rfind("m.json: corrupt manifest: " + c.field + ", not an integer from ", 0), 0u)
+        << parsed.status().message();
+  }
+  EXPECT_EQ(manifest_from_json(R"({"format": 1.9, "run": {}, "items": []})", "m.json").status().message(),
+            "m.json: unsupported manifest format (expected \"format\": 1)");
+  // Integers in range still read as before.
+  const auto fine = manifest_from_json(R"({"format": 1, "run": {"threads": 4, "items_total": 9007199254740993}, "items": []})", "m.json");
+  ASSERT_TRUE(fine) << fine.status().message();
+  EXPECT_EQ(fine.value().run.threads, 4);
+  EXPECT_EQ(fine.value().run.items_total, 9007199254740993);
+}
+
 TEST(Manifest, WritesAtomicallyAndReplacesTheOldFile) {
   test::TempDir dir;
   const fs::path path = dir.path() / "run" / "manifest.json";

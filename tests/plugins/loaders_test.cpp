@@ -165,6 +165,25 @@ TEST(ImageLoader, CropLargerThanTheImageIsAnItemErrorGivingBothSizes) {
       << items[0].error()->message;
 }
 
+TEST(ImageLoader, OnlyPngJpegAndBmpReachADecoder) {
+  // OpenCV decodes any format it was built with, whatever the file is called: a valid PPM named
+  // .png used to load (the image harness reached OpenJPEG the same way). Only the three documented
+  // formats are decoded now; the others are item errors naming the file.
+  TempDir dir;
+  write_bytes(dir / "ppm.png", std::string("P6\n2 1\n255\n") + std::string("\xff\x00\x00\x00\xff\x00", 6));
+  ASSERT_TRUE(cv::imwrite((dir / "a.bmp").string(), pattern_image(3, 3)));
+  ASSERT_TRUE(cv::imwrite((dir / "b.jpg").string(), pattern_image(3, 3)));
+  ASSERT_TRUE(cv::imwrite((dir / "c.png").string(), pattern_image(3, 3)));
+  auto stage = open_stage("image_loader", {{"path", dir.path().string()}}, "/nonexistent-base");
+  ASSERT_TRUE(stage.open_status);
+  auto items = load_all(stage);
+  ASSERT_EQ(items.size(), 4u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_FALSE(items[i].failed()) << items[i].id();
+  EXPECT_EQ(items[3].id(), "ppm");
+  ASSERT_TRUE(items[3].failed());
+  EXPECT_EQ(items[3].error()->message, (dir / "ppm.png").string() + ": cannot decode image (not a PNG, JPEG or BMP file)");
+}
+
 TEST(ImageLoader, CorruptAndEmptyFilesAreItemErrorsNamingTheFile) {
   TempDir dir;
   ASSERT_TRUE(cv::imwrite((dir / "good.png").string(), pattern_image(3, 3)));

@@ -190,6 +190,25 @@ TEST_F(ExplainCli, ZBoxBoundsComeFromTheSidecarAndEveryOriginIsPrinted) {
   EXPECT_FALSE(at::allclose(from_sidecar.value(), default_bounds.value()));
 }
 
+TEST_F(ExplainCli, ASidecarThatIsNotAMapIsIgnoredWithAWarning) {
+  // A scalar document used to make the sidecar lookup throw YAML::BadSubscript out of explain
+  // (found by tests/fuzz/sidecar_fuzz.cpp): the sidecar is advisory, so it is skipped by name.
+  const fs::path model = dir_ / "model.pt";
+  fs::copy_file(model_, model);
+  const std::string input = (dir_ / "one.npy").string();
+  int run_number = 0;
+  for (const char* text : {"just a scalar\n", "- 1\n- [2, 3]\n", "zbox: {low: {a: 1}, high: [[1]]}\nmean: [x]\n"}) {
+    ASSERT_TRUE(write_file_atomic(dir_ / "model.yaml", text).is_ok());
+    const fs::path out = dir_ / ("out" + std::to_string(run_number++));
+    auto run = explain(model.string() + " " + input + " --rules epsilon_gamma_box --out " + out.string(), dir_,
+                       /*quiet=*/false);
+    EXPECT_EQ(run.exit_code, 0) << text << run.output;
+    EXPECT_NE(run.output.find((dir_ / "model.yaml").string() + ": "), std::string::npos) << text << run.output;
+    EXPECT_NE(run.output.find("ignored"), std::string::npos) << text << run.output;
+    EXPECT_TRUE(fs::exists(out / "one.relevance.npy")) << text << run.output;
+  }
+}
+
 TEST_F(ExplainCli, ImagesAndTensorsInOneCallEachFailingAlone) {
   // Two PNGs, a good .npy, a truncated .npy and a PNG that is not an image: the three good inputs
   // are explained (images through the image loader, tensors as they are), the two bad fail alone.

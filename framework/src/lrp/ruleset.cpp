@@ -350,7 +350,8 @@ Result<std::shared_ptr<RuleSet>> RuleSet::bind(const RuleSetSpec& spec, std::sha
   for (const auto& [rule, params] : spec.overrides) {
     auto type = lookup(rule, set + ": parameter override");
     if (!type) return type.status();
-    for (const auto& [key, text] : params) {
+    for (const auto& entry : params) {
+      const std::string& key = entry.first;  // not a structured binding: lambdas capture those only from C++20
       const auto& specs = type.value()->params;
       if (std::none_of(specs.begin(), specs.end(), [&](const OptionSpec& s) { return s.name == key; })) {
         std::vector<std::string> valid;

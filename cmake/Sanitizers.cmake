@@ -1,0 +1,31 @@
+# Sanitizer and fuzzing builds (tools/sanitize.sh, tools/fuzz.sh, docs/security.md).
+#
+# LRPFLOW_SANITIZE: a -fsanitize= list such as "address,undefined" or "thread", applied to every
+# target of the project (library, binary, plugins, tests). Empty (the default): a normal build.
+# LRPFLOW_BUILD_FUZZERS: also builds the libFuzzer harnesses of tests/fuzz (clang only); every
+# target then gets coverage instrumentation (-fsanitize=fuzzer-no-link) so that the fuzzers see the
+# branches of the library and the plugins, and the same folder still runs the normal test suite.
+set(LRPFLOW_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined (empty: none)")
+option(LRPFLOW_BUILD_FUZZERS "Build the libFuzzer harnesses of tests/fuzz (needs clang)" OFF)
+
+if(LRPFLOW_SANITIZE)
+  # Frame pointers and line tables: readable stack traces at a fraction of full debug info's size
+  # (LibTorch's headers make full -g objects huge). Every UBSan report is an error, not a warning.
+  set(LRPFLOW_SANITIZE_FLAGS -fsanitize=${LRPFLOW_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    list(APPEND LRPFLOW_SANITIZE_FLAGS -gline-tables-only)
+  else()
+    list(APPEND LRPFLOW_SANITIZE_FLAGS -g1)
+  endif()
+  add_compile_options(${LRPFLOW_SANITIZE_FLAGS})
+  add_link_options(-fsanitize=${LRPFLOW_SANITIZE})
+  message(STATUS "lrpflow: sanitizers ${LRPFLOW_SANITIZE}")
+endif()
+
+if(LRPFLOW_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "lrpflow: LRPFLOW_BUILD_FUZZERS needs clang (libFuzzer), e.g. -DCMAKE_CXX_COMPILER=clang++-14")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  message(STATUS "lrpflow: libFuzzer harnesses enabled")
+endif()
