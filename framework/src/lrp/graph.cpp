@@ -1,6 +1,8 @@
 // Layer graph: validation, BatchNorm folding, shape inference and the forward pass.
 #include "lrpflow/lrp/graph.h"
 
+#include "lrpflow/lrp/kernels.h"
+
 #include "lrpflow/shape.h"
 
 #include <algorithm>
@@ -273,9 +275,8 @@ at::Tensor Model::run_layer(int index, const std::vector<at::Tensor>& in, at::Te
   const Layer& l = layer(index);
   switch (l.kind) {
     case LayerKind::Conv2d:
-      return at::conv2d(in[0], l.weight, l.bias, l.stride, l.padding, l.dilation, l.groups);
     case LayerKind::Linear:
-      return at::linear(in[0], l.weight, l.bias);
+      return affine_forward(l, in[0], l.weight, l.bias);
     case LayerKind::ReLU:
       return at::relu(in[0]);
     case LayerKind::MaxPool2d: {

@@ -2,11 +2,14 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include <ATen/Parallel.h>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 namespace lrpflow::lrp {
 
@@ -43,15 +46,86 @@ at::Tensor stabilized_divide(const at::Tensor& relevance, const at::Tensor& z, d
   return out;
 }
 
+namespace {
+
+// LibTorch 1.13 runs a small convolution through oneDNN only for batches of more than one sample, and
+// a Linear layer never (ConvUtils.h, use_mkldnn; Linear.cpp); otherwise it uses im2col and the system
+// BLAS, which on Debian 12 is the reference BLAS: 5-10x slower for one sample, 30x for a Linear layer
+// over a batch (docs/performance.md). Those cases call oneDNN directly; batched convolutions keep
+// ATen's dispatch, which already chooses oneDNN for them. Autograd, float64 and tensors that are not
+// plain CPU float32 keep ATen's dispatch too.
+bool onednn_applies(const at::Tensor& x, const at::Tensor& weight) {
+  // LRPFLOW_NO_DIRECT_ONEDNN=1 restores ATen's own choice everywhere (for before/after benchmarks).
+  static const bool off = [] {
+    const char* value = std::getenv("LRPFLOW_NO_DIRECT_ONEDNN");
+    return value != nullptr && *value != '\0' && std::string(value) != "0";
+  }();
+  if (off) return false;
+  if (!at::hasMKLDNN()) return false;
+  if (!x.device().is_cpu() || x.layout() != at::kStrided || weight.layout() != at::kStrided) return false;
+  if (x.scalar_type() != at::kFloat || weight.scalar_type() != at::kFloat) return false;
+  return !(at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad()));
+}
+
+c10::optional<at::Tensor> optional_bias(const at::Tensor& bias) {
+  if (!bias.defined()) return c10::nullopt;
+  return bias.scalar_type() == at::kFloat ? bias.contiguous() : bias.to(at::kFloat);
+}
+
+}  // namespace
+
 at::Tensor affine_forward(const Layer& layer, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (layer.kind == LayerKind::Conv2d)
+  if (layer.kind == LayerKind::Conv2d) {
+    if (onednn_applies(x, weight) && x.dim() == 4 && x.size(0) == 1 && layer.padding.size() == 2 &&
+        layer.dilation.size() == 2)
+      return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), optional_bias(bias), layer.padding, layer.stride,
+                                    layer.dilation, layer.groups);
     return at::conv2d(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups);
-  if (layer.kind == LayerKind::Linear) return at::linear(x, weight, bias);
+  }
+  if (layer.kind == LayerKind::Linear) {
+    if (onednn_applies(x, weight) && x.dim() == 2 && x.size(0) > 0)
+      return at::mkldnn_linear(x.contiguous().to_mkldnn(), weight.contiguous(), optional_bias(bias)).to_dense();
+    return at::linear(x, weight, bias);
+  }
   throw std::logic_error("affine_forward on a " + std::string(layer_kind_name(layer.kind)) + " layer");
 }
 
+namespace {
+
+// For stride 1 the input gradient of a convolution is itself a convolution: of the output signal
+// with the kernel flipped in space and its in/out channels swapped (per group), padded by
+// dilation * (kernel - 1) - padding on each side.
+bool transpose_is_convolution(const Layer& layer, const at::Tensor& weight) {
+  if (weight.dim() != 4 || layer.stride.size() != 2 || layer.padding.size() != 2 || layer.dilation.size() != 2) return false;
+  for (int d = 0; d < 2; ++d) {
+    if (layer.stride[d] != 1) return false;
+    if (layer.dilation[d] * (weight.size(2 + d) - 1) < layer.padding[d]) return false;
+  }
+  return true;
+}
+
+at::Tensor transposed_kernel(const at::Tensor& weight, std::int64_t groups) {
+  const std::int64_t out = weight.size(0), in_per_group = weight.size(1);
+  return weight.flip({2, 3})
+      .reshape({groups, out / groups, in_per_group, weight.size(2), weight.size(3)})
+      .transpose(1, 2)
+      .reshape({groups * in_per_group, out / groups, weight.size(2), weight.size(3)})
+      .contiguous();
+}
+
+}  // namespace
+
 at::Tensor affine_transpose(const Layer& layer, const at::Tensor& s, const at::Tensor& x, const at::Tensor& weight) {
   if (layer.kind == LayerKind::Conv2d) {
+    if (onednn_applies(s, weight) && s.dim() == 4 && s.size(0) == 1 && transpose_is_convolution(layer, weight)) {
+      const std::vector<std::int64_t> padding = {layer.dilation[0] * (weight.size(2) - 1) - layer.padding[0],
+                                                 layer.dilation[1] * (weight.size(3) - 1) - layer.padding[1]};
+      at::Tensor input_gradient = at::mkldnn_convolution(s.contiguous(), transposed_kernel(weight, layer.groups),
+                                                         c10::nullopt, padding, {1, 1}, layer.dilation, layer.groups);
+      if (input_gradient.sizes() == x.sizes()) return input_gradient;
+    }
+    // convolution_backward with only the input gradient requested runs at forward speed
+    // (conv_transpose2d does not, in this LibTorch).
     auto grads = at::convolution_backward(s, x, weight, c10::nullopt, layer.stride, layer.padding, layer.dilation,
                                           /*transposed=*/false, /*output_padding=*/{0, 0}, layer.groups,
                                           {true, false, false});

@@ -22,22 +22,13 @@ int relu_after(const lrp::Model& model, int index) {
   return -1;
 }
 
-at::Tensor conv_input_gradient(const Layer& layer, const at::Tensor& signal, const at::Tensor& input) {
-  // The transposed convolution is the input gradient of the convolution; convolution_backward with
-  // only that output requested runs at forward speed (conv_transpose2d does not, in this LibTorch).
-  auto grads = at::convolution_backward(signal, input, layer.weight, c10::nullopt, layer.stride, layer.padding,
-                                        layer.dilation, /*transposed=*/false, /*output_padding=*/{0, 0}, layer.groups,
-                                        {true, false, false});
-  return std::get<0>(grads);
-}
-
 // The signal at each input of `layer`, given the signal at its output.
 Result<std::vector<at::Tensor>> step_down(const Layer& layer, const at::Tensor& signal,
                                           const std::vector<at::Tensor>& inputs, const at::Tensor& output,
                                           const at::Tensor& pool_indices, bool guided) {
   switch (layer.kind) {
     case LayerKind::Conv2d:
-      return std::vector<at::Tensor>{conv_input_gradient(layer, signal, inputs[0])};
+      return std::vector<at::Tensor>{lrp::affine_transpose(layer, signal, inputs[0], layer.weight)};
     case LayerKind::Linear:
       return std::vector<at::Tensor>{signal.matmul(layer.weight)};
     case LayerKind::ReLU: {

@@ -1,9 +1,10 @@
 // Numerical building blocks shared by the LRP rules and the engine.
 //
-// All functions are pure (no state), thread-safe and run the layer's own ATen kernels. For a
-// Conv2d/Linear layer with forward f(x; W, b), transpose(s) is the transposed linear map
-// T(W, s) = d/dx sum(s * f(x; W, .)), computed for Conv2d with at::convolution_backward
-// (input gradient only; as fast as the forward) and for Linear with a matrix product.
+// All functions are pure (no state) and thread-safe. For a Conv2d/Linear layer with forward
+// f(x; W, b), transpose(s) is the transposed linear map T(W, s) = d/dx sum(s * f(x; W, .)).
+// Plain CPU float32 tensors outside autograd go straight to LibTorch's oneDNN kernels, whatever the
+// batch size (for a stride-1 convolution T is itself a convolution); anything else, and strided
+// convolutions' T (at::convolution_backward, input gradient only), uses ATen's own dispatch.
 #pragma once
 
 #include <cstdint>
