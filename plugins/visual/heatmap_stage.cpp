@@ -37,6 +37,7 @@ Status HeatmapStage::open(const StageContext& ctx) {
   activations_ = ctx.options.get_bool("activations");
   neurons_ = ctx.options.get_bool("neurons");
   max_neurons_ = ctx.options.get_int("max_neurons");
+  min_size_ = static_cast<int>(ctx.options.get_int("min_size"));
   if (max_neurons_ < 1) return Status::error("option max_neurons: must be at least 1");
   if (activations_ || neurons_) {
     auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
@@ -90,7 +91,7 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     if (!framed) return framed.status().with_context(name);
     heat = framed.value();
   } else {
-    heat = visual::upscale_for_viewing(heat, 128);
+    heat = visual::upscale_for_viewing(heat, min_size_);
   }
   const std::string file = files_.relative(item.id(), "." + name + ".png");
   auto path = files_.absolute(file);

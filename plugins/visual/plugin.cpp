@@ -29,6 +29,8 @@ StageTypeInfo heatmap_type() {
            "neuron's layer down to the input per drawn neuron (max_neurons per selected layer), run as one batch (split "
            "on large models); VGG16: about one whole LRP pass per neuron (docs/selection.md#what-the-per-neuron-options-cost)"},
           {"max_neurons", OptionType::Int, std::int64_t{4}, "per layer, at most this many neurons get heatmaps"},
+          OptionSpec{"min_size", OptionType::Int, std::int64_t{0},
+                     "maps not drawn over an image: upscale images whose shorter side is smaller (nearest neighbour) to at least this size; 0 (default): the model's resolution, which the report scales up itself"}.int_range(0, 65536),
           {"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"},
           {"rules", OptionType::String, std::string("rules"), "ruleset resource (neuron heatmaps)"},
       },
@@ -59,7 +61,8 @@ StageTypeInfo deconv_type() {
           {"keep", OptionType::String, std::string("channel"), "keep the neuron's whole feature map, or only its strongest position",
            false, {"channel", "strongest"}},
           {"top_k", OptionType::Int, std::int64_t{4}, "images for the first k selected neurons of each layer"},
-          {"min_size", OptionType::Int, std::int64_t{112}, "upscale small images (nearest neighbour) to at least this size"},
+          OptionSpec{"min_size", OptionType::Int, std::int64_t{0},
+                     "upscale images whose shorter side is smaller (nearest neighbour) to at least this size; 0 (default): the model's resolution, which the report scales up itself"}.int_range(0, 65536),
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       },
       [](const Options&) {

@@ -42,6 +42,7 @@ class HeatmapStage : public Stage {
   bool neurons_ = false;
   std::int64_t max_neurons_ = 4;
   std::shared_ptr<const lrp::Engine> engine_;  // for conditional relevance (neurons: true)
+  int min_size_ = 0;  // upscale maps not drawn over an image to at least this many pixels (0: keep)
   std::shared_ptr<const lrp::Model> model_;
 };
 
