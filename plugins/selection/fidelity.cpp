@@ -14,9 +14,9 @@
 
 #include "lrpflow/csv.h"
 #include "lrpflow/files.h"
+#include "lrpflow/recorded_csv.h"
 #include "lrpflow/lrp/slots.h"
 #include "lrpflow/selection/neurons.h"
-#include "lrpflow/visual/png.h"
 #include "sweep_plot.h"
 
 namespace lrpflow::stages {
@@ -123,10 +123,10 @@ Status FidelityStage::process(Item& item) {
   for (const std::string& layer : layers) {
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
   }
-  const std::string plot_file = files_.relative(item.id(), ".fidelity.png");
+  const std::string plot_file = files_.relative(item.id(), ".fidelity.svg");
   auto plot_path = files_.absolute(plot_file);
   if (!plot_path) return plot_path.status();
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(plot_path.value(), plot_two_panels("MSE", mse_lines, "SMAPE (%)", smape_lines)));
+  LRPFLOW_RETURN_IF_ERROR(write_file_atomic(plot_path.value(), plot_two_panels_svg("MSE", mse_lines, "SMAPE (%)", smape_lines)));
   item.add_output("fidelity_plot", plot_file);
   return Status::ok();
 }
@@ -168,27 +168,20 @@ Status FidelityStage::close(const CloseContext& ctx) {
   std::map<std::tuple<std::string, double, std::int64_t>, Sum> sums;
   std::vector<std::string> order;
   LRPFLOW_RETURN_IF_ERROR(ctx.visit_ok_items([&](const RecordedItem& item) -> Status {
-    const std::string path = item.output("fidelity_csv");
-    if (path.empty()) return Status::ok();  // recorded by a configuration without the sweep
-    const std::string origin = (ctx.output_dir / path).string();
-    auto text = read_file(ctx.output_dir / path);
-    if (!text) return text.status();
-    auto table = parse_csv_table(text.value(), origin);
-    if (!table) return table.status();
-    std::vector<std::size_t> column;
-    for (const std::string& name : kItemSweepHeader) {
-      auto c = table.value().column(name, origin);
-      if (!c) return c.status();
-      column.push_back(c.value());
-    }
-    for (std::size_t r = 0; r < table.value().rows.size(); ++r) {
+    auto csv = read_recorded_csv(ctx.output_dir, item, "fidelity_csv", kItemSweepHeader);
+    if (!csv) return csv.status();
+    if (!csv.value()) return Status::ok();  // recorded by a configuration without the sweep
+    const RecordedCsv& recorded = *csv.value();
+    const CsvTable& table = recorded.table;
+    const std::vector<std::size_t>& column = recorded.columns;
+    for (std::size_t r = 0; r < table.rows.size(); ++r) {
       std::vector<double> value(column.size());
       for (std::size_t c = 2; c < column.size(); ++c) {
-        auto number = csv_number(table.value(), r, column[c], origin);
+        auto number = csv_number(table, r, column[c], recorded.origin);
         if (!number) return number.status();
         value[c] = number.value();
       }
-      const std::string& layer = table.value().rows[r][column[0]];
+      const std::string& layer = table.rows[r][column[0]];
       if (std::find(order.begin(), order.end(), layer) == order.end()) order.push_back(layer);
       Sum& s = sums[{layer, value[3], static_cast<std::int64_t>(value[2])}];
       s.mse += value[4], s.smape += value[5], s.kept += value[6], ++s.count;
@@ -209,15 +202,15 @@ Status FidelityStage::close(const CloseContext& ctx) {
   }
   // A shard writes fidelity_sweep.shard-I-of-N.csv; `lrpflow merge` averages them (weighted by `items`).
   const std::string csv_name = "fidelity_sweep" + ctx.shard_suffix + ".csv";
-  const std::string plot_name = "fidelity_sweep" + ctx.shard_suffix + ".png";
+  const std::string plot_name = "fidelity_sweep" + ctx.shard_suffix + ".svg";
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(
       ctx.output_dir / csv_name,
       csv_text({"layer", "selector", "k", "n", "mse", "smape", "kept_class", "items"}, table)));
   std::vector<Series> mse_lines, smape_lines;
   for (const std::string& layer : order)
     if (mse.count(layer)) mse_lines.push_back(mse[layer]), smape_lines.push_back(smape[layer]);
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(ctx.output_dir / plot_name,
-                                    plot_two_panels("mean MSE", mse_lines, "mean SMAPE (%)", smape_lines)));
+  LRPFLOW_RETURN_IF_ERROR(
+      write_file_atomic(ctx.output_dir / plot_name, plot_two_panels_svg("mean MSE", mse_lines, "mean SMAPE (%)", smape_lines)));
   if (ctx.run_outputs) {
     ctx.run_outputs->push_back({"fidelity_csv", csv_name});
     ctx.run_outputs->push_back({"fidelity_plot", plot_name});

@@ -1,74 +1,106 @@
 #include "sweep_plot.h"
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
 
+#include "lrpflow/report.h"
+#include "lrpflow/utf8.h"
+
 namespace lrpflow::stages {
 namespace {
 
-const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148},
-                               {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
+const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+constexpr int kPanelWidth = 480, kPanelHeight = 360;
 
-void draw_panel(cv::Mat& canvas, cv::Rect area, const std::string& title, const std::vector<Series>& series) {
-  const int left = area.x + 60, right = area.x + area.width - 15, top = area.y + 35, bottom = area.y + area.height - 45;
-  cv::rectangle(canvas, {left, top}, {right, bottom}, {0, 0, 0}, 1);
-  cv::putText(canvas, title, {area.x + area.width / 2 - 40, area.y + 22}, cv::FONT_HERSHEY_SIMPLEX, 0.6, {0, 0, 0}, 1, cv::LINE_AA);
+// Text that is safe inside an SVG (XML 1.0) element or attribute: valid UTF-8, markup escaped, and
+// no control characters, which XML does not allow at all.
+std::string xml_text(const std::string& text) {
+  std::string out = html_escape(escape_invalid_utf8(text));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  return out;
+}
+
+const char* colour(size_t series) { return kPalette[series % (sizeof(kPalette) / sizeof(kPalette[0]))]; }
+
+void text(std::string& svg, double x, double y, double size, const std::string& fill, const std::string& content,
+          const char* anchor = "start") {
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{:g}\" fill=\"{}\" text-anchor=\"{}\">{}</text>\n", x, y,
+                     size, fill, anchor, xml_text(content));
+}
+
+void draw_panel(std::string& svg, int x0, const std::string& title, const std::vector<Series>& series) {
+  const double left = x0 + 60, right = x0 + kPanelWidth - 15, top = 35, bottom = kPanelHeight - 45;
   double x_max = 1, y_min = std::numeric_limits<double>::infinity(), y_max = -y_min;
   for (const auto& s : series)
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      x_max = std::max(x_max, s.x[i]);
-      if (std::isfinite(s.y[i])) {
-        y_min = std::min(y_min, s.y[i]);
-        y_max = std::max(y_max, s.y[i]);
-      }
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (std::isfinite(s.x[i])) x_max = std::max(x_max, s.x[i]);
+      if (std::isfinite(s.y[i])) y_min = std::min(y_min, s.y[i]), y_max = std::max(y_max, s.y[i]);
     }
   if (!std::isfinite(y_min)) y_min = 0, y_max = 1;
   y_min = std::min(0.0, y_min);
   if (y_max <= y_min) y_max = y_min + 1;
   const double lx_max = std::max(1.0, std::log2(x_max));
-  auto px = [&](double x) { return left + static_cast<int>((std::log2(std::max(x, 1.0)) / lx_max) * (right - left)); };
-  auto py = [&](double y) { return bottom - static_cast<int>((y - y_min) / (y_max - y_min) * (bottom - top)); };
+  auto px = [&](double x) { return left + std::log2(std::max(x, 1.0)) / lx_max * (right - left); };
+  auto py = [&](double y) { return bottom - (y - y_min) / (y_max - y_min) * (bottom - top); };
+
+  text(svg, x0 + kPanelWidth / 2.0, 22, 15, "#000", title, "middle");
   for (int t = 0; t <= 4; ++t) {
     const double y = y_min + (y_max - y_min) * t / 4.0;
-    cv::putText(canvas, fmt::format("{:.3g}", y), {area.x + 4, py(y) + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.35, {60, 60, 60}, 1, cv::LINE_AA);
-    cv::line(canvas, {left, py(y)}, {right, py(y)}, {225, 225, 225}, 1);
+    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e1e1e1\"/>\n", left, py(y), right, py(y));
+    text(svg, left - 4, py(y) + 4, 10, "#3c3c3c", fmt::format("{:.3g}", y), "end");
   }
-  for (double k = 1; k <= x_max * 1.0001; k *= 2) {
-    cv::putText(canvas, fmt::format("{:g}", k), {px(k) - 6, bottom + 15}, cv::FONT_HERSHEY_SIMPLEX, 0.35, {60, 60, 60}, 1, cv::LINE_AA);
-  }
-  cv::putText(canvas, "k (neurons kept)", {(left + right) / 2 - 50, bottom + 35}, cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0}, 1, cv::LINE_AA);
+  for (double k = 1; k <= x_max * 1.0001; k *= 2) text(svg, px(k), bottom + 15, 10, "#3c3c3c", fmt::format("{:g}", k), "middle");
+  text(svg, (left + right) / 2, bottom + 35, 12, "#000", "k (neurons kept)", "middle");
+  svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"#000\"/>\n", left,
+                     top, right - left, bottom - top);
   for (size_t s = 0; s < series.size(); ++s) {
-    const cv::Scalar color = kPalette[s % (sizeof(kPalette) / sizeof(kPalette[0]))];
-    for (size_t i = 0; i < series[s].x.size(); ++i) {
-      const cv::Point p{px(series[s].x[i]), py(series[s].y[i])};
-      cv::circle(canvas, p, 3, color, cv::FILLED, cv::LINE_AA);
-      if (i > 0) cv::line(canvas, {px(series[s].x[i - 1]), py(series[s].y[i - 1])}, p, color, 2, cv::LINE_AA);
+    std::string points, dots;
+    auto flush = [&] {
+      if (!points.empty())
+        svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", points, colour(s));
+      points.clear();
+    };
+    for (size_t i = 0; i < series[s].x.size() && i < series[s].y.size(); ++i) {
+      if (!std::isfinite(series[s].x[i]) || !std::isfinite(series[s].y[i])) {
+        flush();  // a gap in the line where a value is not finite
+        continue;
+      }
+      const double x = px(series[s].x[i]), y = py(series[s].y[i]);
+      points += fmt::format("{}{:.1f},{:.1f}", points.empty() ? "" : " ", x, y);
+      dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", x, y, colour(s));
     }
+    flush();
+    svg += dots;
   }
 }
 
 }  // namespace
 
-cv::Mat plot_two_panels(const std::string& left_title, const std::vector<Series>& left, const std::string& right_title,
-                        const std::vector<Series>& right) {
-  const int panel_w = 480, panel_h = 360;
-  const int legend_h = 20 * static_cast<int>((std::max(left.size(), right.size()) + 2) / 3) + 10;
-  cv::Mat canvas(panel_h + legend_h, 2 * panel_w, CV_8UC3, cv::Scalar(255, 255, 255));
-  draw_panel(canvas, {0, 0, panel_w, panel_h}, left_title, left);
-  draw_panel(canvas, {panel_w, 0, panel_w, panel_h}, right_title, right);
+std::string plot_two_panels_svg(const std::string& left_title, const std::vector<Series>& left,
+                                const std::string& right_title, const std::vector<Series>& right) {
   const std::vector<Series>& names = left.size() >= right.size() ? left : right;
+  const int legend_height = 20 * static_cast<int>((names.size() + 2) / 3) + 10;
+  const int width = 2 * kPanelWidth, height = kPanelHeight + legend_height;
+  std::string svg = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\">\n<rect width=\"{0}\" height=\"{1}\" fill=\"#fff\"/>\n",
+      width, height);
+  draw_panel(svg, 0, left_title, left);
+  draw_panel(svg, kPanelWidth, right_title, right);
   for (size_t s = 0; s < names.size(); ++s) {
-    const int x = 20 + static_cast<int>(s % 3) * 320, y = panel_h + 15 + static_cast<int>(s / 3) * 20;
-    const cv::Scalar color = kPalette[s % (sizeof(kPalette) / sizeof(kPalette[0]))];
-    cv::line(canvas, {x, y - 4}, {x + 25, y - 4}, color, 3, cv::LINE_AA);
-    cv::putText(canvas, names[s].name, {x + 32, y}, cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0}, 1, cv::LINE_AA);
+    const int x = 20 + static_cast<int>(s % 3) * 320, y = kPanelHeight + 15 + static_cast<int>(s / 3) * 20;
+    svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"/>\n", x, y - 4, x + 25, y - 4,
+                       colour(s));
+    text(svg, x + 32, y, 12, "#000", names[s].name);
   }
-  return canvas;
+  svg += "</svg>\n";
+  return svg;
 }
 
 }  // namespace lrpflow::stages

@@ -137,6 +137,41 @@ TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
     }
 }
 
+TEST(HostileNames, ALayerNameWithMarkupStaysTextInTheFidelityPlots) {
+  test_common::TempDir dir;
+  const std::string layer = "c</text><script>alert(1)</script><a href='javascript:x'>&amp;";
+  write_image(dir / "inputs" / "pic.png", 0);
+  ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml(layer)).is_ok());
+  ASSERT_TRUE(write_file_atomic(dir / "pipeline.yaml",
+                                pipeline_yaml(layer, "  - {id: fidelity, type: fidelity, options: {sweep: true}}\n",
+                                              dir / "out", false))
+                  .is_ok());
+  const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json manifest = manifest_json(dir / "out");
+  ASSERT_EQ(manifest.at("items").size(), 1u);
+  const nlohmann::json& item = manifest.at("items")[0];
+  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
+  ASSERT_TRUE(item.at("outputs").contains("fidelity_plot"));
+  const std::string item_plot = item.at("outputs").at("fidelity_plot")[0].get<std::string>();
+  for (const fs::path& plot : {dir / "out" / item_plot, dir / "out" / "fidelity_sweep.svg"}) {
+    auto svg = read_file(plot);
+    ASSERT_TRUE(svg) << svg.status().message();
+    EXPECT_EQ(svg.value().find("<script"), std::string::npos) << plot;
+    // Every element is one the plot draws: the name made none of its own.
+    const std::set<std::string> drawn = {"?xml", "svg", "/svg", "rect", "line", "text", "/text", "polyline", "circle"};
+    for (size_t at = svg.value().find('<'); at != std::string::npos; at = svg.value().find('<', at + 1)) {
+      const size_t end = svg.value().find_first_of(" >", at);
+      EXPECT_TRUE(drawn.count(svg.value().substr(at + 1, end - at - 1))) << plot << ": " << svg.value().substr(at, 40);
+    }
+    EXPECT_EQ(svg.value().find(layer), std::string::npos) << plot;
+    // The legend holds the name as text, every markup character escaped.
+    EXPECT_NE(svg.value().find("c&lt;/text&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;a href=&#39;javascript:x&#39;&gt;&amp;amp;"),
+              std::string::npos)
+        << plot;
+  }
+}
+
 TEST(HostileNames, InputsThatSanitiseAlikeKeepTheirOwnFiles) {
   test_common::TempDir dir;
   write_image(dir / "inputs" / "a" / "b.png", 0);

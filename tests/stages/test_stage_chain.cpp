@@ -289,7 +289,7 @@ void check_chain(const std::string& case_name, const std::string& layers_yaml, c
     }
   }
   EXPECT_TRUE(fs::exists(out / "fidelity_sweep.csv"));
-  EXPECT_TRUE(fs::exists(out / "fidelity_sweep.png"));
+  EXPECT_TRUE(fs::exists(out / "fidelity_sweep.svg"));
   for (const auto& entry : fs::recursive_directory_iterator(out))
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
   fs::remove_all(dir);
