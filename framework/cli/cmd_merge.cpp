@@ -15,6 +15,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/report.h"
+#include "lrpflow/shard.h"
 
 namespace lrpflow::cli {
 namespace fs = std::filesystem;
@@ -25,9 +26,7 @@ std::string shard_name(std::int64_t index, std::int64_t count) {
   return std::to_string(index) + "/" + std::to_string(count);
 }
 
-std::string shard_suffix(std::int64_t index, std::int64_t count) {
-  return ".shard-" + std::to_string(index) + "-of-" + std::to_string(count);
-}
+std::string shard_suffix(std::int64_t index, std::int64_t count) { return Shard{index, count, {}}.suffix(); }
 
 // Run-level CSVs whose rows are means over items, by output kind: the columns that identify a row.
 // Every other column except `items` is a mean and is combined weighted by `items`.

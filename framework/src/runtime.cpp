@@ -332,8 +332,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
     return Status::error("invalid shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count));
   }
-  const std::string shard_suffix =
-      shard.is_whole() ? "" : ".shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+  const std::string shard_suffix = shard.suffix();
 
   std::error_code ec;
   CreatedDirectories created_dirs(pipeline.output_dir);

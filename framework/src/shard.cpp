@@ -85,10 +85,12 @@ Result<Shard> from_environment(const EnvLookup& env, std::optional<std::int64_t>
 
 }  // namespace
 
-std::string Shard::manifest_name() const {
-  if (is_whole()) return "manifest.json";
-  return "manifest.shard-" + std::to_string(index) + "-of-" + std::to_string(count) + ".json";
+std::string Shard::suffix() const {
+  if (is_whole()) return "";
+  return ".shard-" + std::to_string(index) + "-of-" + std::to_string(count);
 }
+
+std::string Shard::manifest_name() const { return "manifest" + suffix() + ".json"; }
 
 EnvLookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {

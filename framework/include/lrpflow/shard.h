@@ -23,6 +23,9 @@ struct Shard {
 
   bool contains(std::int64_t position) const { return position % count == index; }
   bool is_whole() const { return count == 1; }
+  // "" for a whole run, ".shard-I-of-N" for a shard: the one spelling of what tells a shard's files
+  // (manifest, lock, run-level outputs) from the other shards' in a shared folder.
+  std::string suffix() const;
   // "manifest.json" for a whole run, "manifest.shard-I-of-N.json" for a shard.
   std::string manifest_name() const;
 };
