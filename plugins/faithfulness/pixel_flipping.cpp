@@ -17,6 +17,7 @@
 #include "lrpflow/csv.h"
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
+#include "lrpflow/recorded_csv.h"
 #include "lrpflow/visual/png.h"
 
 namespace lrpflow::eval {
@@ -252,20 +253,13 @@ Status PixelFlippingStage::close(const CloseContext& ctx) {
   std::vector<double> aopc_sums(orderings_.size(), 0.0);
   std::int64_t samples = 0;
   LRPFLOW_RETURN_IF_ERROR(ctx.visit_ok_items([&](const RecordedItem& item) -> Status {
-    const std::string path = item.output("perturbation_csv");
-    if (path.empty()) return Status::ok();
-    const std::string origin = (ctx.output_dir / path).string();
-    auto text = read_file(ctx.output_dir / path);
-    if (!text) return text.status();
-    auto table = parse_csv_table(text.value(), origin);
-    if (!table) return table.status();
-    std::vector<std::size_t> columns;
-    for (const std::string& name : ordering_names_) {
-      auto c = table.value().column(name, origin);
-      if (!c) return c.status();
-      columns.push_back(c.value());
-    }
-    const std::size_t rows = table.value().rows.size();
+    auto csv = read_recorded_csv(ctx.output_dir, item, "perturbation_csv", ordering_names_);
+    if (!csv) return csv.status();
+    if (!csv.value()) return Status::ok();
+    const RecordedCsv& recorded = *csv.value();
+    const std::string& origin = recorded.origin;
+    const std::vector<std::size_t>& columns = recorded.columns;
+    const std::size_t rows = recorded.table.rows.size();
     const auto per_sample = static_cast<std::size_t>(steps_ + 1);
     if (rows == 0 || rows % per_sample != 0)
       return Status::error(origin + ": " + std::to_string(rows) + " rows, not a multiple of the " + std::to_string(per_sample) +
@@ -274,7 +268,7 @@ Status PixelFlippingStage::close(const CloseContext& ctx) {
       for (size_t o = 0; o < orderings_.size(); ++o) {
         std::vector<double> curve;
         for (std::size_t r = first; r < first + per_sample; ++r) {
-          auto score = csv_number(table.value(), r, columns[o], origin);
+          auto score = csv_number(recorded.table, r, columns[o], origin);
           if (!score) return score.status();
           curve.push_back(score.value());
           curve_sums[o][r - first] += score.value();
