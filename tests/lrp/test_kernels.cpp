@@ -81,7 +81,7 @@ TEST(LinearKernels, ForwardAndTransposeMatchAFloat64Reference) {
   layer.kind = LayerKind::Linear;
   layer.weight = at::randn({10, 300});
   layer.bias = at::randn({10});
-  for (std::int64_t batch : {1, 40}) {
+  for (std::int64_t batch : {1, 3, 4, 40}) {
     SCOPED_TRACE("batch " + std::to_string(batch));
     const at::Tensor x = at::randn({batch, 300});
     const at::Tensor expected = at::linear(x.to(at::kDouble), layer.weight.to(at::kDouble), layer.bias.to(at::kDouble));

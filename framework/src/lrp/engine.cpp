@@ -257,8 +257,9 @@ Result<Explanation> propagate_conditions(const Engine& engine, const Activations
   for (size_t begin = 0; begin < conditions.size(); begin += static_cast<size_t>(per_pass)) {
     const size_t end = std::min(conditions.size(), begin + static_cast<size_t>(per_pass));
     const auto rows = static_cast<std::int64_t>(end - begin);
-    // Every row sees the same forward pass: sample `sample`'s.
-    const Activations batch = activations.repeat_sample(sample, rows);
+    // Every row sees the same forward pass: sample `sample`'s, as views (stride 0 along the batch),
+    // so that the rules' forward parts run once for all rows (kernels.h, affine_forward).
+    const Activations batch = activations.repeat_sample(sample, rows, /*copy=*/false);
     // One start per layer, covering the rows up to its last condition (the rows before it started
     // higher up and are zero there).
     std::map<std::string, std::int64_t> last_row;
