@@ -1,5 +1,7 @@
 #include "lrpflow/pipeline.h"
 
+#include "lrpflow/option_yaml.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>

@@ -6,6 +6,7 @@
 
 #include "lrpflow/item.h"
 #include "lrpflow/options.h"
+#include "lrpflow/option_yaml.h"
 #include "lrpflow/pipeline.h"
 
 namespace lrpflow {

@@ -114,9 +114,4 @@ PipelineLoad load_pipeline(const std::filesystem::path& file, const std::vector<
 PipelineLoad parse_pipeline(std::string_view text, const std::filesystem::path& file,
                             const std::vector<Override>& overrides, const PluginRegistry& registry);
 
-// Converts one YAML value to an option of `spec`'s type; the error says what was expected and what
-// was found (without naming the option: the caller adds where it is). Lists also accept a single
-// scalar as a one-element list.
-Result<OptionValue> option_value_from_yaml(const YAML::Node& node, const OptionSpec& spec);
-
 }  // namespace lrpflow

@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "lrpflow/locations.h"
+#include "lrpflow/option_yaml.h"
 #include "lrpflow/yaml_load.h"
 
 namespace lrpflow::lrp {
@@ -87,47 +88,15 @@ std::string yaml_text(const YAML::Node& node) {
   return out.c_str();
 }
 
+// A parameter's value, kept as YAML text (rule set files and overrides), as an option of its type.
 Result<OptionValue> parse_param(const OptionSpec& spec, const std::string& text) {
   YAML::Node node;
   try {
-    node = YAML::Load(text);
+    node = load_yaml(text);
   } catch (const YAML::Exception& e) {
     return Status::error("not valid YAML: " + e.msg);
   }
-  try {
-    switch (spec.type) {
-      case OptionType::Bool: return OptionValue(node.as<bool>());
-      case OptionType::Int: {
-        const std::int64_t value = node.as<std::int64_t>();
-        LRPFLOW_RETURN_IF_ERROR(check_int_range(value, spec));
-        return OptionValue(value);
-      }
-      case OptionType::Float: return OptionValue(node.as<double>());
-      case OptionType::String: {
-        std::string value = node.as<std::string>();
-        if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), value) == spec.choices.end())
-          return Status::error("'" + value + "' is not one of: " + join(spec.choices));
-        return OptionValue(value);
-      }
-      case OptionType::StringList:
-        if (node.IsScalar()) return OptionValue(std::vector<std::string>{node.as<std::string>()});
-        return OptionValue(node.as<std::vector<std::string>>());
-      case OptionType::IntList: {
-        const std::vector<std::int64_t> values = node.IsScalar() ? std::vector<std::int64_t>{node.as<std::int64_t>()}
-                                                                 : node.as<std::vector<std::int64_t>>();
-        for (std::int64_t value : values) LRPFLOW_RETURN_IF_ERROR(check_int_range(value, spec));
-        return OptionValue(values);
-      }
-      case OptionType::FloatList:
-        // A scalar is a one-element list (zbox low/high: one value broadcast to every channel).
-        if (node.IsScalar()) return OptionValue(std::vector<double>{node.as<double>()});
-        return OptionValue(node.as<std::vector<double>>());
-      case OptionType::Yaml:
-        return OptionValue(YamlText{text});
-    }
-  } catch (const YAML::Exception&) {
-  }
-  return Status::error("'" + text + "' is not a valid " + option_type_name(spec.type));
+  return option_value_from_yaml(node, spec);
 }
 
 bool kind_in(LayerKind kind, const std::vector<LayerKind>& kinds) {
