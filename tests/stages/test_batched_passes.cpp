@@ -66,8 +66,9 @@ std::vector<lrp::NeuronCondition> strongest_two(const lrp::Model& model,
   return conditions;
 }
 
-void expect_batched_conditional_relevance_matches(const Case& c) {
-  auto rules = lrp::testing::ruleset_for_method("epsilon_plus_flat", c.model);
+void expect_batched_conditional_relevance_matches(const Case& c, const std::string& ruleset = "epsilon_plus_flat") {
+  SCOPED_TRACE("rule set " + ruleset);
+  auto rules = lrp::testing::ruleset_for_method(ruleset, c.model);
   ASSERT_TRUE(rules) << rules.status().message();
   const lrp::Engine engine(rules.value());
   auto acts = c.model->forward(c.input);
@@ -135,6 +136,14 @@ void expect_batched_conditional_relevance_matches(const Case& c) {
 
 TEST(BatchedPasses, ConditionalRelevanceOnTheQuickstartModel) { expect_batched_conditional_relevance_matches(quickstart_case()); }
 TEST(BatchedPasses, ConditionalRelevanceOnAResidualModel) { expect_batched_conditional_relevance_matches(residual_case()); }
+// The batched rows are views of one sample (stride 0 along the batch), whose forward parts every
+// rule computes once (kernels.h): each rule with a forward part, on its fast and general paths.
+TEST(BatchedPasses, ConditionalRelevanceWithEveryAffineRule) {
+  for (const char* ruleset : {"epsilon_gamma_box", "epsilon_alpha2_beta1", "zplus", "gamma", "alpha2beta1"}) {
+    expect_batched_conditional_relevance_matches(quickstart_case(), ruleset);
+    expect_batched_conditional_relevance_matches(residual_case(), ruleset);
+  }
+}
 
 void expect_batched_deconvolution_matches(const Case& c) {
   auto acts = c.model->forward(c.input);
