@@ -172,6 +172,51 @@ TEST(HostileNames, ALayerNameWithMarkupStaysTextInTheFidelityPlots) {
   }
 }
 
+// A TorchScript submodule name can hold '/' and markup, never '.' (PyTorch's add_module refuses
+// it) or '"' (LibTorch cannot read such a file back): tools/make_hostile_torchscript.py.
+TEST(HostileNames, ATorchScriptSubmoduleNameWithASlashAndMarkupStaysInsideOutAndEscaped) {
+  test_common::TempDir dir;
+  const std::string layer = "c/<evil>&x";
+  const fs::path model = fs::path(LRPFLOW_HOSTILE_FIXTURE_DIR) / "slash_markup_traced.pt";
+  ASSERT_TRUE(fs::is_regular_file(model)) << model << " is missing (tools/make_hostile_torchscript.py writes it)";
+  write_image(dir / "inputs" / "pic.png", 0);
+  std::string pipeline = pipeline_yaml(layer,
+                                       "  - {id: heatmap, type: heatmap, options: {activations: true, neurons: true, max_neurons: 2}}\n"
+                                       "  - {id: deconv, type: deconv, options: {top_k: 2}}\n"
+                                       "  - {id: fidelity, type: fidelity, options: {sweep: true}}\n",
+                                       dir / "out", true);
+  const std::string yaml_model = "path: model.yaml";
+  ASSERT_NE(pipeline.find(yaml_model), std::string::npos);
+  pipeline.replace(pipeline.find(yaml_model), yaml_model.size(),
+                   "path: " + nlohmann::json(model.string()).dump() + ", input_shape: [3, 32, 32]");
+  ASSERT_TRUE(write_file_atomic(dir / "pipeline.yaml", pipeline).is_ok());
+  const std::set<std::string> before = files_under(dir.path());
+  const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  for (const std::string& file : files_under(dir.path()))
+    EXPECT_TRUE(file.rfind("out/", 0) == 0 || before.count(file) || file == "run.log") << "written outside --out: " << file;
+  const nlohmann::json manifest = manifest_json(dir / "out");
+  ASSERT_EQ(manifest.at("items").size(), 1u);
+  const nlohmann::json& item = manifest.at("items")[0];
+  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
+  for (const char* kind : {"activation_heatmap", "neuron_heatmap", "deconv"}) {
+    ASSERT_TRUE(item.at("outputs").contains(kind)) << kind;
+    EXPECT_EQ(item.at("outputs").at(kind).size(), 2u) << kind;
+  }
+  // Every page and drawing holds the name as escaped text only.
+  std::size_t markup_files = 0;
+  for (const std::string& file : files_under(dir / "out")) {
+    const std::string extension = fs::path(file).extension().string();
+    if (extension != ".html" && extension != ".svg" && extension != ".dot") continue;
+    ++markup_files;
+    auto text = read_file(dir / "out" / file);
+    ASSERT_TRUE(text) << text.status().message();
+    EXPECT_EQ(text.value().find("<evil>"), std::string::npos) << file;
+  }
+  EXPECT_GE(markup_files, 3u);  // the run page, the item page, the fidelity plots
+}
+
 TEST(HostileNames, InputsThatSanitiseAlikeKeepTheirOwnFiles) {
   test_common::TempDir dir;
   write_image(dir / "inputs" / "a" / "b.png", 0);
