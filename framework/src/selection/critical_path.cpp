@@ -218,13 +218,16 @@ Result<std::string> render_svg(const std::string& dot) {
   std::lock_guard<std::mutex> lock(graphviz_mutex);
   graphviz_errors.clear();
   agseterrf(collect_graphviz_error);
-  GVC_t* context = gvContext();
+  // One context for the process, never freed. Graphviz 2.42's pango plugin keeps a pointer to the
+  // last font name it measured, a string that gvFreeContext() frees: the next context's first label
+  // then reads freed memory (a heap-use-after-free AddressSanitizer found in the second render of a
+  // process). One context also loads the plugins once instead of per graph.
+  static GVC_t* const context = gvContext();
   if (!context) return Status::error("cannot start Graphviz");
   Agdisc_t discipline = {&AgMemDisc, &sequential_id_discipline, &text_io_discipline};
   TextChannel channel{dot};
   Agraph_t* g = agread(&channel, &discipline);
   if (!g) {
-    gvFreeContext(context);
     std::string detail = graphviz_errors;
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
     return Status::error("Graphviz could not parse the DOT text" + (detail.empty() ? "" : ": " + detail));
@@ -245,7 +248,6 @@ Result<std::string> render_svg(const std::string& dot) {
     gvFreeLayout(context, g);
   }
   agclose(g);
-  gvFreeContext(context);
   if (!status.is_ok()) return status;
   return svg;
 }
