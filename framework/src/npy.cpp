@@ -18,6 +18,7 @@ constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicSize = 6;
 // numpy pads the header so that the data starts on a 64-byte boundary (for memory mapping).
 constexpr std::size_t kHeaderAlignment = 64;
+constexpr std::int64_t kMaxDimension = std::int64_t{1} << 40;
 
 struct NpyHeader {
   std::string descr;
@@ -234,6 +235,10 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
 
   std::int64_t count = 1;
   for (std::int64_t dim : header.shape) {
+    // With a zero elsewhere in the shape any dimension fits the data, but LibTorch cannot hold sizes
+    // past 2^62 (SymInt) and no real axis comes near 2^40.
+    if (dim > kMaxDimension)
+      return error("shape " + shape_string(header.shape) + " has a dimension over " + std::to_string(kMaxDimension));
     if (dim != 0 && count > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(dtype->item_size) / dim)
       return error("shape " + shape_string(header.shape) + " is too large");
     count *= dim;
@@ -248,8 +253,9 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
                  shape_string(header.shape));
 
   const unsigned char* data = raw + prefix + header_length;
-  at::Tensor typed;
-  if (kind == 'u' && size > 1) {
+  try {
+    at::Tensor typed;
+    if (kind == 'u' && size > 1) {
     typed = widen_unsigned(data, count, dtype->item_size, header.shape);
   } else {
     // Copy into a tensor of the stored dtype first: the data in the file buffer need not be
@@ -258,6 +264,9 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
     if (data_bytes) std::memcpy(typed.data_ptr(), data, data_bytes);
   }
   return typed.to(at::kFloat);
+  } catch (const std::exception& e) {
+    return error("cannot hold shape " + shape_string(header.shape) + " as a tensor: " + exception_message(e));
+  }
 }
 
 Result<at::Tensor> read_npy(const std::filesystem::path& path) {

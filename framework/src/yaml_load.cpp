@@ -146,8 +146,10 @@ YAML::Node load_yaml(const std::string& text, const YamlLoadLimits& limits) {
     std::istringstream stream(text);
     YAML::Parser parser(stream);
     CheckingHandler handler(limits);
-    while (parser.HandleNextDocument(handler)) {
-    }
+    // The first document only: it is the one YAML::Load returns, and on some malformed text (a
+    // stray ',' at the top level) yaml-cpp 0.7 reports a new empty document forever without
+    // moving on, which a loop over all documents would follow until killed (found by fuzzing).
+    parser.HandleNextDocument(handler);
   }
   return YAML::Load(text);
 }
