@@ -52,10 +52,7 @@ Status PixelFlippingStage::open(const StageContext& ctx) {
   patch_ = ctx.options.get_int("patch");
   if (patch_ < 1) return Status::error("option patch: " + std::to_string(patch_) + " is not a positive region size");
   patches_per_step_ = ctx.options.get_int("patches_per_step");
-  if (patches_per_step_ < 1)
-    return Status::error("option patches_per_step: " + std::to_string(patches_per_step_) + " is not a positive count");
   steps_ = ctx.options.get_int("steps");
-  if (steps_ < 1) return Status::error("option steps: " + std::to_string(steps_) + " is not a positive count");
   const std::string fill = ctx.options.get_string("fill");
   if (fill == "zero") fill_ = Fill::Zero;
   else if (fill == "mean") fill_ = Fill::Mean;

@@ -19,7 +19,6 @@ Status CriticalPathsStage::open(const StageContext& ctx) {
   engine_ = std::make_shared<const lrp::Engine>(rules.value());
   files_ = ctx.item_files();
   paths_ = static_cast<int>(ctx.options.get_int("paths"));
-  if (paths_ < 1) return Status::error("option paths: must be at least 1");
   auto combine = selection::parse_path_combine(ctx.options.get_string("strength"));
   if (!combine) return combine.status().with_context("option strength");
   combine_ = combine.value();

@@ -49,7 +49,7 @@ StageTypeInfo critical_paths_type() {
       "pass to the input per neuron of the lowest; each layer's passes run as one batch)",
       {
           {"rules", OptionType::String, std::string("rules"), "name of the ruleset resource (conditional relevance)"},
-          {"paths", OptionType::Int, std::int64_t{5}, "how many strongest paths to find"},
+          OptionSpec{"paths", OptionType::Int, std::int64_t{5}, "how many strongest paths to find"}.int_range(1, kMaxCount),
           {"strength", OptionType::String, std::string("product"), "path strength from edge shares", false,
            {"product", "sum", "min"}},
           {"svg", OptionType::Bool, true, "also draw <id>.graph.svg with Graphviz"},
@@ -106,7 +106,7 @@ const PluginDescriptor& describe() {
             {"n", OptionType::Float, 1.0, "threshold factor: keep c > mean(c) - n * std(c)"},
             {"k", OptionType::Int, std::int64_t{0}, "keep the top k of those (0: all)"}}),
        selector_type<TopKStage>("topk", "the k neurons with the largest relevance",
-                                {{"k", OptionType::Int, std::int64_t{5}, "how many neurons per layer"}}),
+                                {OptionSpec{"k", OptionType::Int, std::int64_t{5}, "how many neurons per layer"}.int_range(1, kMaxCount)}),
        selector_type<MassStage>("mass", "the fewest neurons holding a share of the layer's positive relevance",
                                 {{"share", OptionType::Float, 0.8, "share of the positive relevance, in (0, 1]"}}),
        critical_paths_type(), fidelity_type()},

@@ -96,7 +96,6 @@ Result<selection::Ranked> GetOptimizerStage::select(const std::vector<double>& a
 
 Status TopKStage::configure(const StageContext& ctx) {
   k_ = ctx.options.get_int("k");
-  if (k_ < 1) return Status::error("option k: must be at least 1");
   for (const std::string& layer : layers_)
     if (k_ > selection::neuron_count(*model_, layer))
       return Status::error("option k: " + std::to_string(k_) + " is larger than layer '" + layer + "' (" +

@@ -22,7 +22,6 @@ Status DeconvStage::open(const StageContext& ctx) {
   if (keep != "channel" && keep != "strongest") return Status::error("option keep: '" + keep + "' is not channel or strongest");
   options_.strongest_position_only = keep == "strongest";
   top_k_ = ctx.options.get_int("top_k");
-  if (top_k_ < 1) return Status::error("option top_k: must be at least 1");
   sample_ = ctx.options.get_int("sample");
   scale_to_ = static_cast<int>(ctx.options.get_int("min_size"));
   return Status::ok();

@@ -38,7 +38,6 @@ Status HeatmapStage::open(const StageContext& ctx) {
   neurons_ = ctx.options.get_bool("neurons");
   max_neurons_ = ctx.options.get_int("max_neurons");
   min_size_ = static_cast<int>(ctx.options.get_int("min_size"));
-  if (max_neurons_ < 1) return Status::error("option max_neurons: must be at least 1");
   if (activations_ || neurons_) {
     auto model = ctx.resources->get<lrp::Model>(ctx.options.get_string("model"));
     if (!model) return model.status();

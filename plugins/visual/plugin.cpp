@@ -28,7 +28,8 @@ StageTypeInfo heatmap_type() {
            "conditional relevance heatmaps of the selected neurons (needs a selector). COST: one LRP pass from the "
            "neuron's layer down to the input per drawn neuron (max_neurons per selected layer), run as one batch (split "
            "on large models); VGG16: about one whole LRP pass per neuron (docs/selection.md#what-the-per-neuron-options-cost)"},
-          {"max_neurons", OptionType::Int, std::int64_t{4}, "per layer, at most this many neurons get heatmaps"},
+          OptionSpec{"max_neurons", OptionType::Int, std::int64_t{4}, "per layer, at most this many neurons get heatmaps"}
+              .int_range(1, kMaxCount),
           OptionSpec{"min_size", OptionType::Int, std::int64_t{0},
                      "maps not drawn over an image: upscale images whose shorter side is smaller (nearest neighbour) to at least this size; 0 (default): the model's resolution, which the report scales up itself"}.int_range(0, 65536),
           {"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"},
@@ -60,7 +61,8 @@ StageTypeInfo deconv_type() {
            {"deconvnet", "guided"}},
           {"keep", OptionType::String, std::string("channel"), "keep the neuron's whole feature map, or only its strongest position",
            false, {"channel", "strongest"}},
-          {"top_k", OptionType::Int, std::int64_t{4}, "images for the first k selected neurons of each layer"},
+          OptionSpec{"top_k", OptionType::Int, std::int64_t{4}, "images for the first k selected neurons of each layer"}
+              .int_range(1, kMaxCount),
           OptionSpec{"min_size", OptionType::Int, std::int64_t{0},
                      "upscale images whose shorter side is smaller (nearest neighbour) to at least this size; 0 (default): the model's resolution, which the report scales up itself"}.int_range(0, 65536),
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},

@@ -55,9 +55,18 @@ inline OpenedStage open_stage(const std::string& type_name, std::shared_ptr<cons
   for (const OptionSpec& spec : type->options)
     if (!std::holds_alternative<std::monostate>(spec.default_value)) all[spec.name] = spec.default_value;
   for (const auto& [name, value] : values) {
-    bool declared = false;
-    for (const OptionSpec& spec : type->options) declared = declared || spec.name == name;
+    const OptionSpec* declared = nullptr;
+    for (const OptionSpec& spec : type->options)
+      if (spec.name == name) declared = &spec;
     EXPECT_TRUE(declared) << type_name << " declares no option '" << name << "'";
+    // The host checks a value against its declared range before open() (pipeline.cpp).
+    if (declared && std::holds_alternative<std::int64_t>(value)) {
+      const Status in_range = check_int_range(std::get<std::int64_t>(value), *declared);
+      if (!in_range) {
+        stage.open_status = Status::error("option " + name + ": " + in_range.message());
+        return stage;
+      }
+    }
     all[name] = value;
   }
   stage.resources = std::make_shared<ResourceSet>();

@@ -53,6 +53,9 @@ struct OptionSpec {
   }
 };
 
+// The upper end of a count option's range (`.int_range(1, kMaxCount)`): the default int32 bound.
+constexpr std::int64_t kMaxCount = std::numeric_limits<std::int32_t>::max();
+
 // ok when `value` lies in [spec.min_int, spec.max_int]; else "N is out of range (...)".
 Status check_int_range(std::int64_t value, const OptionSpec& spec);
 
