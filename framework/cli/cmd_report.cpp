@@ -1,4 +1,5 @@
 // `lrpflow report DIR`: (re)builds DIR/report/ from DIR/manifest.json (see docs/report.md).
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
@@ -7,6 +8,15 @@
 #include "lrpflow/report.h"
 
 namespace lrpflow::cli {
+
+int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, int exit_code) {
+  if (Status written = write_report(dir, manifest); !written) {
+    log_error("report: " + written.message());
+    return std::max(exit_code, kExitItemsFailed);
+  }
+  log_info("report: " + (dir / "report" / "index.html").string());
+  return exit_code;
+}
 
 void add_report_command(CLI::App& app, CliGlobals& globals) {
   CLI::App* cmd = app.add_subcommand("report", "Build the HTML report of a run from DIR/manifest.json");

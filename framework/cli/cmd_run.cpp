@@ -160,12 +160,11 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const
   } else if (pipeline.write_report) {
     // The report is built from the manifest just written, so it shows exactly what the run recorded.
     auto manifest = read_manifest(report.value().manifest_path);
-    Status written = manifest ? write_report(report.value().output_dir, manifest.value()) : manifest.status();
-    if (!written) {
-      log_error("report: " + written.message());
+    if (!manifest) {
+      log_error("report: " + manifest.status().message());
       exit_code = std::max(exit_code, kExitItemsFailed);
     } else {
-      log_info("report: " + (report.value().output_dir / "report" / "index.html").string());
+      exit_code = write_report_after(report.value().output_dir, manifest.value(), exit_code);
     }
   }
   return exit_code;

@@ -6,6 +6,7 @@
 // or usage, 130 interrupted; see docs/cli.md).
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lrpflow/manifest.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
 #include "lrpflow/runtime.h"
@@ -70,6 +72,11 @@ int run_loaded_pipeline(const PipelineLoad& load, PluginRegistry& registry, cons
 // `start_error` (may be null) why it did not.
 int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume, const Shard& shard,
                        std::optional<RunReport>* report_out, std::string* start_error = nullptr);
+
+// The HTML report after a run or merge (cmd_report.cpp): builds DIR/report from `manifest`, logs
+// where it is, and returns `exit_code`, raised to kExitItemsFailed when the report could not be
+// written. The one place run, merge and --mpi write their report.
+int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, int exit_code);
 
 // `--mpi` (cmd_mpi.cpp): shard = rank/size; rank 0 merges after every rank reported its status.
 int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume);
