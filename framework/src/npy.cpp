@@ -256,14 +256,14 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
   try {
     at::Tensor typed;
     if (kind == 'u' && size > 1) {
-    typed = widen_unsigned(data, count, dtype->item_size, header.shape);
-  } else {
-    // Copy into a tensor of the stored dtype first: the data in the file buffer need not be
-    // aligned for its type.
-    typed = at::empty(header.shape, at::TensorOptions().dtype(dtype->type));
-    if (data_bytes) std::memcpy(typed.data_ptr(), data, data_bytes);
-  }
-  return typed.to(at::kFloat);
+      typed = widen_unsigned(data, count, dtype->item_size, header.shape);
+    } else {
+      // Copy into a tensor of the stored dtype first: the data in the file buffer need not be
+      // aligned for its type.
+      typed = at::empty(header.shape, at::TensorOptions().dtype(dtype->type));
+      if (data_bytes) std::memcpy(typed.data_ptr(), data, data_bytes);
+    }
+    return typed.to(at::kFloat);
   } catch (const std::exception& e) {
     return error("cannot hold shape " + shape_string(header.shape) + " as a tensor: " + exception_message(e));
   }

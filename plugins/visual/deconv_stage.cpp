@@ -23,7 +23,7 @@ Status DeconvStage::open(const StageContext& ctx) {
   options_.strongest_position_only = keep == "strongest";
   top_k_ = ctx.options.get_int("top_k");
   sample_ = ctx.options.get_int("sample");
-  scale_to_ = static_cast<int>(ctx.options.get_int("min_size"));
+  min_size_ = static_cast<int>(ctx.options.get_int("min_size"));
   return Status::ok();
 }
 
@@ -46,7 +46,7 @@ Status DeconvStage::process(Item& item) {
     const visual::DeconvTarget& target = targets[k];
     auto image = visual::reconstruction_to_image(reconstructions.value()[static_cast<std::int64_t>(k)]);
     if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", target.layer, target.neuron));
-    const cv::Mat shown = visual::upscale_for_viewing(image.value(), scale_to_);
+    const cv::Mat shown = visual::upscale_for_viewing(image.value(), min_size_);
     const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", safe_name_component(target.layer), target.neuron));
     auto path = files_.absolute(file);
     if (!path) return path.status();

@@ -57,7 +57,7 @@ class DeconvStage : public Stage {
   visual::DeconvOptions options_;
   std::int64_t top_k_ = 4;
   std::int64_t sample_ = 0;
-  int scale_to_ = 0;  // upscale small reconstructions to at least this many pixels (0: keep)
+  int min_size_ = 0;  // upscale small reconstructions to at least this many pixels (0: keep)
 };
 
 }  // namespace lrpflow::stages

@@ -98,6 +98,26 @@ std::map<std::string, std::vector<std::string>> outputs_by_id(const nlohmann::js
   return outputs;
 }
 
+// Every file under `dir` that was not in `before` lies in out/, or is the run's log.
+void expect_nothing_new_outside_out(const fs::path& dir, const std::set<std::string>& before) {
+  for (const std::string& file : files_under(dir))
+    EXPECT_TRUE(file.rfind("out/", 0) == 0 || before.count(file) || file == "run.log") << "written outside --out: " << file;
+}
+
+// The run recorded one item, and it is ok.
+void expect_one_ok_item(const nlohmann::json& manifest) {
+  ASSERT_EQ(manifest.at("items").size(), 1u);
+  ASSERT_EQ(manifest.at("items")[0].at("status"), "ok") << manifest.at("items")[0].dump(2);
+}
+
+// The heatmap and deconv stages drew both selected neurons (max_neurons: 2, top_k: 2).
+void expect_two_pictures_of_each_kind(const nlohmann::json& item) {
+  for (const char* kind : {"activation_heatmap", "neuron_heatmap", "deconv"}) {
+    ASSERT_TRUE(item.at("outputs").contains(kind)) << kind;
+    EXPECT_EQ(item.at("outputs").at(kind).size(), 2u) << kind;
+  }
+}
+
 TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
   test_common::TempDir dir;
   // From out/items/<id>/<id>.act.c/ four levels up is the test folder itself.
@@ -114,21 +134,12 @@ TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
   const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
   EXPECT_EQ(run.exit_code, 0) << run.output;
 
-  // Nothing new outside out/ but the run's log.
-  std::set<std::string> outside;
-  for (const std::string& file : files_under(dir.path()))
-    if (file.rfind("out/", 0) != 0 && !before.count(file) && file != "run.log") outside.insert(file);
-  EXPECT_TRUE(outside.empty()) << "written outside --out: " << *outside.begin();
+  expect_nothing_new_outside_out(dir.path(), before);
 
   // And the layer's files are there, inside out/, one per neuron and kind.
   const nlohmann::json manifest = manifest_json(dir / "out");
-  ASSERT_EQ(manifest.at("items").size(), 1u);
-  const nlohmann::json& item = manifest.at("items")[0];
-  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
-  for (const char* kind : {"activation_heatmap", "neuron_heatmap", "deconv"}) {
-    ASSERT_TRUE(item.at("outputs").contains(kind)) << kind;
-    EXPECT_EQ(item.at("outputs").at(kind).size(), 2u) << kind;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_one_ok_item(manifest));
+  ASSERT_NO_FATAL_FAILURE(expect_two_pictures_of_each_kind(manifest.at("items")[0]));
   for (const auto& [id, paths] : outputs_by_id(manifest))
     for (const std::string& path : paths) {
       EXPECT_EQ(fs::path(path).lexically_normal().generic_string(), path);
@@ -149,9 +160,8 @@ TEST(HostileNames, ALayerNameWithMarkupStaysTextInTheFidelityPlots) {
   const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json manifest = manifest_json(dir / "out");
-  ASSERT_EQ(manifest.at("items").size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(expect_one_ok_item(manifest));
   const nlohmann::json& item = manifest.at("items")[0];
-  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
   ASSERT_TRUE(item.at("outputs").contains("fidelity_plot"));
   const std::string item_plot = item.at("outputs").at("fidelity_plot")[0].get<std::string>();
   for (const fs::path& plot : {dir / "out" / item_plot, dir / "out" / "fidelity_sweep.svg"}) {
@@ -194,16 +204,10 @@ TEST(HostileNames, ATorchScriptSubmoduleNameWithASlashAndMarkupStaysInsideOutAnd
   const Invocation run = lrpflow_run("-q '" + (dir / "pipeline.yaml").string() + "'", dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
-  for (const std::string& file : files_under(dir.path()))
-    EXPECT_TRUE(file.rfind("out/", 0) == 0 || before.count(file) || file == "run.log") << "written outside --out: " << file;
+  expect_nothing_new_outside_out(dir.path(), before);
   const nlohmann::json manifest = manifest_json(dir / "out");
-  ASSERT_EQ(manifest.at("items").size(), 1u);
-  const nlohmann::json& item = manifest.at("items")[0];
-  ASSERT_EQ(item.at("status"), "ok") << item.dump(2);
-  for (const char* kind : {"activation_heatmap", "neuron_heatmap", "deconv"}) {
-    ASSERT_TRUE(item.at("outputs").contains(kind)) << kind;
-    EXPECT_EQ(item.at("outputs").at(kind).size(), 2u) << kind;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_one_ok_item(manifest));
+  ASSERT_NO_FATAL_FAILURE(expect_two_pictures_of_each_kind(manifest.at("items")[0]));
   // Every page and drawing holds the name as escaped text only.
   std::size_t markup_files = 0;
   for (const std::string& file : files_under(dir / "out")) {
