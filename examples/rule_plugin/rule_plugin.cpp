@@ -79,7 +79,7 @@ std::shared_ptr<const lrpflow::lrp::RuleTypeInfo> example_epsilon_type() {
 
 const lrpflow::PluginDescriptor& describe() {
   static const lrpflow::PluginDescriptor descriptor{
-      "rule_plugin", "1.0.0", /*stages=*/{}, /*resources=*/{}, /*rules=*/{example_epsilon_type()}};
+      "rule_plugin", "1.0.0", /*stages=*/{}, /*resources=*/{}, /*extensions=*/{lrpflow::lrp::rule_extension(example_epsilon_type())}};
   return descriptor;
 }
 

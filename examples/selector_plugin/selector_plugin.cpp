@@ -15,6 +15,7 @@
 #include <lrpflow/lrp/slots.h>
 #include <lrpflow/plugin_api.h>
 #include <lrpflow/selection/neurons.h>
+#include <lrpflow/selection/selection.h>
 
 namespace {
 
@@ -88,8 +89,8 @@ lrpflow::StageTypeInfo top_activation_type() {
       "example_top_activation", "keeps the k neurons with the largest activation per layer (the example selector)",
       std::move(options), [](const lrpflow::Options&) {
         lrpflow::SlotDeclaration slots;
-        slots.reads.push_back({lrpflow::lrp::kActivationsSlot, lrpflow::SlotType::Any, "from the forward stage", false});
-        slots.writes.push_back({"selection", lrpflow::SlotType::Selection, "the k strongest neurons per layer", false});
+        slots.reads.push_back({lrpflow::lrp::kActivationsSlot, lrpflow::lrp::activations_slot_type(), "from the forward stage", false});
+        slots.writes.push_back({"selection", lrpflow::selection_slot_type(), "the k strongest neurons per layer", false});
         return slots;
       });
   info.reentrant = true;  // process() only reads what open() set

@@ -90,16 +90,24 @@ void add_inspect_command(CLI::App& app, CliGlobals& globals) {
       std::printf("resource type %s\n  %s\n\n", r->type.c_str(), r->description.c_str());
       print_options("options", r->options);
     }
-    if (const lrp::RuleTypeInfo* r = registry.find_rule(*type)) {
+    if (const lrp::RuleTypeInfo* r = lrp::find_rule_type(registry, *type)) {
       if (found) std::printf("\n");
       found = true;
       std::printf("rule type %s\n  %s\n\n", r->name.c_str(), r->description.c_str());
+      auto kinds = [](const std::vector<lrp::LayerKind>& list) {
+        std::string text;
+        for (lrp::LayerKind kind : list) text += (text.empty() ? "" : ", ") + std::string(lrp::layer_kind_name(kind));
+        return text.empty() ? std::string("none") : text;
+      };
+      std::printf("  applies to: %s\n", kinds(r->applies_to).c_str());
+      if (!r->default_for.empty()) std::printf("  default for: %s (layers no rule set entry matches)\n", kinds(r->default_for).c_str());
+      std::printf("\n");
       print_options("params", r->params);
     }
     if (!found) {
       std::vector<std::string> names = registry.stage_type_names();
       for (const auto* r : registry.resources()) names.push_back(r->type);
-      for (const auto& n : registry.rule_names()) names.push_back(n);
+      for (const auto& n : lrp::rule_type_names(registry)) names.push_back(n);
       const std::string hint = did_you_mean(*type, names);
       log_error("no stage, resource or rule type named '" + *type + "'" +
                 (hint.empty() ? " (see `lrpflow plugins`)" : " (did you mean '" + hint + "'?)"));

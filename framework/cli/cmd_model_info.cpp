@@ -58,7 +58,7 @@ void add_model_info_command(CLI::App& app, CliGlobals& globals) {
           return;
         }
       }
-      auto bound = lrp::RuleSet::bind(spec.value(), model.value(), globals.registry().rules());
+      auto bound = lrp::RuleSet::bind(spec.value(), model.value(), lrp::rule_types(globals.registry()));
       if (!bound) {
         log_error(bound.status().message());
         globals.exit_code = kExitInvalid;

@@ -11,7 +11,7 @@
 #include "commands.h"
 #include "lrpflow/log.h"
 #include "lrpflow/report.h"
-#include "merge.h"
+#include "lrpflow/shard_merge.h"
 
 #ifdef LRPFLOW_WITH_MPI
 #include <mpi.h>
@@ -77,6 +77,7 @@ int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlag
   int exit_code = mine.exit_code;
   if (rank == 0) {
     MergeOptions options;
+    options.mean_csv_keys = mean_csv_keys(registry);
     options.shard_count = size;
     options.tolerate_failed_shards = true;
     if (report) options.all_inputs = report->all_inputs;

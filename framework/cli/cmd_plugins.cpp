@@ -17,7 +17,7 @@ void add_plugins_command(CLI::App& app, CliGlobals& globals) {
     std::size_t width = 4;
     for (const auto* s : registry.stages()) width = std::max(width, s->type.size());
     for (const auto* r : registry.resources()) width = std::max(width, r->type.size());
-    for (const auto* r : registry.rules()) width = std::max(width, r->name.size());
+    for (const auto* r : lrp::rule_types(registry)) width = std::max(width, r->name.size());
     const int w = static_cast<int>(width);
 
     std::printf("Stage types:\n");
@@ -41,8 +41,8 @@ void add_plugins_command(CLI::App& app, CliGlobals& globals) {
       std::printf("  %-*s  %s\n", w, r->type.c_str(), r->description.c_str());
     }
     std::printf("\nRule types:\n");
-    if (registry.rules().empty()) std::printf("  (none)\n");
-    for (const lrp::RuleTypeInfo* r : registry.rules()) {
+    if (lrp::rule_types(registry).empty()) std::printf("  (none)\n");
+    for (const lrp::RuleTypeInfo* r : lrp::rule_types(registry)) {
       std::printf("  %-*s  %s\n", w, r->name.c_str(), r->description.c_str());
     }
     std::printf("\nPlugins:\n");

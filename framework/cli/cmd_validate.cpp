@@ -1,8 +1,11 @@
-// `lrpflow validate FILE [--set key=value]...`: checks a pipeline without running it.
+// `lrpflow validate FILE [--set key=value]...`: checks a pipeline without running it: the file, the
+// stages and their options, the graph, and then the resources, opened as `run` opens them (models
+// imported, rule sets bound), each problem printed with its position.
 #include <cstdio>
 
 #include "commands.h"
 #include "lrpflow/log.h"
+#include "lrpflow/open_resources.h"
 #include "lrpflow/pipeline.h"
 
 namespace lrpflow::cli {
@@ -29,6 +32,13 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
     const PipelineLoad load = load_pipeline(args->file, overrides, globals.registry());
     for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
     if (!load.ok()) {
+      globals.exit_code = 1;
+      return;
+    }
+    const OpenedResources opened = open_resources(*load.pipeline, globals.registry());
+    for (const Diagnostic& d : opened.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    for (const std::string& warning : opened.warnings) log_warn(warning);
+    if (!opened.ok()) {
       globals.exit_code = 1;
       return;
     }

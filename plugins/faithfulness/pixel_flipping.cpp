@@ -18,7 +18,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/log.h"
 #include "lrpflow/recorded_csv.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow::eval {
 
@@ -236,7 +236,7 @@ Status PixelFlippingStage::process(Item& item) {
     const std::string plot_file = files_.relative(item.id(), ".perturbation.png");
     auto plot_path = files_.absolute(plot_file);
     if (!plot_path) return plot_path.status();
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
+    LRPFLOW_RETURN_IF_ERROR(write_png_atomic(
         plot_path.value(),
         plot_curves(item.id() + ": score vs. perturbation (legend: AOPC)", on_probability_ ? "probability" : "logit", lines)));
     item.add_output("perturbation_plot", plot_file);
@@ -312,7 +312,7 @@ Status PixelFlippingStage::close(const CloseContext& ctx) {
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / csv_name, csv.str()));
   LRPFLOW_RETURN_IF_ERROR(write_file_atomic(ctx.output_dir / summary_name, summary.dump(2) + "\n"));
   if (plot_)
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(
+    LRPFLOW_RETURN_IF_ERROR(write_png_atomic(
         ctx.output_dir / plot_name,
         plot_curves("mean over " + std::to_string(samples) + " samples (legend: mean AOPC)",
                     on_probability_ ? "probability" : "logit", lines)));

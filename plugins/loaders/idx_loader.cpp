@@ -14,7 +14,7 @@
 #include <opencv2/core.hpp>
 
 #include "loaders.h"
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 
 namespace lrpflow::loaders {
 namespace fs = std::filesystem;
@@ -278,7 +278,7 @@ StageTypeInfo idx_loader_type() {
       [](const Options& o) {
         SlotDeclaration slots;
         slots.writes.push_back({"input", SlotType::Tensor, "float32 1x1xHxW in [0,1], then normalised", false});
-        slots.writes.push_back({"image", SlotType::Image, "the record as an 8-bit gray image", false});
+        slots.writes.push_back({"image", image_slot_type(), "the record as an 8-bit gray image", false});
         if (o.get_string("labels") != "none")
           slots.writes.push_back({"label", SlotType::Tensor, "int64 tensor of one element (when labels exist)", false});
         return slots;

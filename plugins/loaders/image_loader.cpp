@@ -8,7 +8,7 @@
 #include "input_paths.h"
 #include "loaders.h"
 #include "npy_input.h"
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 
 namespace lrpflow::loaders {
 namespace {
@@ -93,8 +93,8 @@ StageTypeInfo image_loader_type() {
       std::move(options), [](const Options& o) {
         SlotDeclaration slots;
         slots.writes.push_back({o.get_string("slot"), SlotType::Tensor, "float32 1xCxHxW, RGB or gray, normalised", false});
-        slots.writes.push_back({"image", SlotType::Image, "the image as decoded (8-bit BGR), for overlays", false});
-        slots.writes.push_back({kModelViewSlot, SlotType::Image, "what the model saw: the image after resizing and cropping (8-bit)", false});
+        slots.writes.push_back({"image", image_slot_type(), "the image as decoded (8-bit BGR), for overlays", false});
+        slots.writes.push_back({kModelViewSlot, image_slot_type(), "what the model saw: the image after resizing and cropping (8-bit)", false});
         slots.writes.push_back({kImageGeometrySlot, SlotType::Any, "ImageGeometry: original size, resized size, crop rectangle", false});
         if (o.get_bool("npy")) slots.writes.push_back({"input_shape", SlotType::Tensor, ".npy inputs: the array's shape in the file", false});
         return slots;

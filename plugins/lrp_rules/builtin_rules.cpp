@@ -352,13 +352,17 @@ class WinnerTakeAllRule final : public RuleBase {
   }
 };
 
+enum class Default { No, ForEveryKindItAppliesTo };
+
 std::shared_ptr<const RuleTypeInfo> make(std::string name, std::string description, std::vector<OptionSpec> params,
-                                         std::vector<LayerKind> applies_to, RuleFactory prepare) {
+                                         std::vector<LayerKind> applies_to, RuleFactory prepare,
+                                         Default is_default = Default::No) {
   auto info = std::make_shared<RuleTypeInfo>();
   info->name = std::move(name);
   info->description = std::move(description);
   info->params = std::move(params);
   info->applies_to = std::move(applies_to);
+  if (is_default == Default::ForEveryKindItAppliesTo) info->default_for = info->applies_to;
   info->prepare = std::move(prepare);
   return info;
 }
@@ -403,12 +407,13 @@ const std::vector<std::shared_ptr<const RuleTypeInfo>>& builtin_rule_types() {
       make("pass", "Pass: relevance unchanged (ReLU, Dropout, BatchNorm), reshaped (Flatten, Reshape) or split (Cat)", {},
            {LayerKind::ReLU, LayerKind::Dropout, LayerKind::Flatten, LayerKind::Reshape, LayerKind::BatchNorm,
             LayerKind::Cat},
-           factory<PassRule>()),
+           factory<PassRule>(), Default::ForEveryKindItAppliesTo),
       make("norm", "Norm: relevance in proportion to each input's share of a sum or average (Add, average pools)",
            {float_param("stabilizer", 1e-6, kStabilizerHelp)},
-           {LayerKind::Add, LayerKind::AvgPool2d, LayerKind::AdaptiveAvgPool2d}, factory<NormRule>()),
+           {LayerKind::Add, LayerKind::AvgPool2d, LayerKind::AdaptiveAvgPool2d}, factory<NormRule>(),
+           Default::ForEveryKindItAppliesTo),
       make("wta", "Winner-take-all max pooling: each window's relevance goes to its arg-max (the plain gradient)", {},
-           {LayerKind::MaxPool2d}, factory<WinnerTakeAllRule>()),
+           {LayerKind::MaxPool2d}, factory<WinnerTakeAllRule>(), Default::ForEveryKindItAppliesTo),
   };
   return types;
 }

@@ -79,7 +79,7 @@ Result<std::shared_ptr<const Resource>> create_ruleset(const ResourceContext& ct
       Status status = lrpflow::lrp::add_param_override(spec.value(), assignment);
       if (!status) return status.with_context(where);
     }
-    auto catalog = ctx.registry ? ctx.registry->rules() : lrpflow::lrp::builtin_rule_catalog();
+    auto catalog = ctx.registry ? lrpflow::lrp::rule_types(*ctx.registry) : lrpflow::lrp::builtin_rule_catalog();
     auto bound = lrpflow::lrp::RuleSet::bind(spec.value(), model.value(), catalog);
     if (!bound) return bound.status().with_context(where);
     return std::shared_ptr<const Resource>(bound.value());
@@ -93,7 +93,7 @@ const lrpflow::PluginDescriptor& describe() {
     lrpflow::PluginDescriptor d;
     d.name = "lrp_rules";
     d.version = "1.0.0";
-    d.rules = lrpflow::lrp::builtin_rule_types();
+    for (const auto& rule : lrpflow::lrp::builtin_rule_types()) d.extensions.push_back(lrpflow::lrp::rule_extension(rule));
     lrpflow::ResourceTypeInfo model;
     model.type = "model";
     model.description = "a neural network: TorchScript (.pt, scripted or traced) or a YAML architecture (.yaml)";

@@ -22,7 +22,7 @@ StageTypeInfo forward_type() {
         return SlotDeclaration{{{o.get_string("input"), SlotType::Tensor, "the model input"}},
                                {{"logits", SlotType::Tensor, "[N, classes]"},
                                 {"probabilities", SlotType::Tensor, "softmax of the logits"},
-                                {lrp::kActivationsSlot, SlotType::Any, "every layer's output and the max-pool switches"}}};
+                                {lrp::kActivationsSlot, lrp::activations_slot_type(), "every layer's output and the max-pool switches"}}};
       });
   info.reentrant = true;
   return info;
@@ -40,10 +40,10 @@ StageTypeInfo lrp_type() {
           {"diagnostics", OptionType::Bool, true, "per-layer conservation and near-zero denominators as metrics"},
       },
       [](const Options& o) {
-        return SlotDeclaration{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"}},
+        return SlotDeclaration{{{lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"}},
                                {{o.get_string("output"), SlotType::Tensor, "relevance at the input, shape of the input"},
                                 {"target", SlotType::Tensor, "the explained class per sample (int64)"},
-                                {lrp::kExplanationSlot, SlotType::Any, "relevance at every kept layer"}}};
+                                {lrp::kExplanationSlot, lrp::explanation_slot_type(), "relevance at every kept layer"}}};
       });
   info.reentrant = true;
   return info;

@@ -8,6 +8,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/labels.h"
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/selection/critical_path.h"
 #include "lrpflow/selection/neurons.h"
 
@@ -35,7 +36,7 @@ Status CriticalPathsStage::open(const StageContext& ctx) {
 }
 
 Status CriticalPathsStage::process(Item& item) {
-  auto inputs = lrp::get_selection_inputs(item);
+  auto inputs = get_selection_inputs(item);
   if (!inputs) return inputs.status();
   auto target_tensor = item.tensor("target");
   if (!target_tensor) return target_tensor.status();

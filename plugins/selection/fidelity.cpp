@@ -16,6 +16,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/recorded_csv.h"
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/selection/neurons.h"
 #include "sweep_plot.h"
 

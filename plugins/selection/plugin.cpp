@@ -2,6 +2,7 @@
 #include "selection_stages.h"
 
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/plugin_api.h"
 
 namespace lrpflow::stages {
@@ -30,9 +31,9 @@ std::vector<OptionSpec> selector_options(std::vector<OptionSpec> own) {
 }
 
 SlotDeclaration selector_slots(const Options&) {
-  return {{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
-           {lrp::kExplanationSlot, SlotType::Any, "from the lrp stage"}},
-          {{"selection", SlotType::Selection, "selected neurons per layer, strongest first"}}};
+  return {{{lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"},
+           {lrp::kExplanationSlot, lrp::explanation_slot_type(), "from the lrp stage"}},
+          {{"selection", selection_slot_type(), "selected neurons per layer, strongest first"}}};
 }
 
 template <typename T>
@@ -61,9 +62,9 @@ StageTypeInfo critical_paths_type() {
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       },
       [](const Options&) {
-        return SlotDeclaration{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
-                                {lrp::kExplanationSlot, SlotType::Any, "from the lrp stage"},
-                                {"selection", SlotType::Selection, "from a selector"},
+        return SlotDeclaration{{{lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"},
+                                {lrp::kExplanationSlot, lrp::explanation_slot_type(), "from the lrp stage"},
+                                {"selection", selection_slot_type(), "from a selector"},
                                 {"target", SlotType::Tensor, "from the lrp stage"}},
                                {}};
       });
@@ -84,13 +85,15 @@ StageTypeInfo fidelity_type() {
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       }),
       [](const Options& o) {
-        SlotDeclaration slots{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
-                               {"selection", SlotType::Selection, "from a selector"}},
+        SlotDeclaration slots{{{lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"},
+                               {"selection", selection_slot_type(), "from a selector"}},
                               {}};
-        if (o.get_bool("sweep")) slots.reads.push_back({lrp::kExplanationSlot, SlotType::Any, "from the lrp stage"});
+        if (o.get_bool("sweep")) slots.reads.push_back({lrp::kExplanationSlot, lrp::explanation_slot_type(), "from the lrp stage"});
         return slots;
       });
   info.reentrant = true;
+  // fidelity_sweep.shard-I-of-N.csv: mean MSE/SMAPE per (layer, selector, k, n) over `items`.
+  info.mean_csv_outputs = {{"fidelity_csv", {"layer", "selector", "k", "n"}}};
   return info;
 }
 

@@ -2,6 +2,7 @@
 #include "selection_stages.h"
 
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/selection/neurons.h"
 
 namespace lrpflow::stages {

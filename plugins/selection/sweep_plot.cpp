@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "lrpflow/report.h"
+#include "lrpflow/markup.h"
 #include "lrpflow/utf8.h"
 
 namespace lrpflow::stages {
@@ -15,15 +15,6 @@ namespace {
 const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 constexpr int kPanelWidth = 480, kPanelHeight = 360;
-
-// Text that is safe inside an SVG (XML 1.0) element or attribute: valid UTF-8, markup escaped, and
-// no control characters, which XML does not allow at all.
-std::string xml_text(const std::string& text) {
-  std::string out = html_escape(escape_invalid_utf8(text));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  return out;
-}
 
 const char* colour(size_t series) { return kPalette[series % (sizeof(kPalette) / sizeof(kPalette[0]))]; }
 

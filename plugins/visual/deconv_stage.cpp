@@ -7,6 +7,7 @@
 
 #include "lrpflow/files.h"
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 
 namespace lrpflow::stages {
 
@@ -46,11 +47,11 @@ Status DeconvStage::process(Item& item) {
     const visual::DeconvTarget& target = targets[k];
     auto image = visual::reconstruction_to_image(reconstructions.value()[static_cast<std::int64_t>(k)]);
     if (!image) return image.status().with_context(fmt::format("layer '{}' neuron {}", target.layer, target.neuron));
-    const cv::Mat shown = visual::upscale_for_viewing(image.value(), min_size_);
+    const cv::Mat shown = upscale_for_viewing(image.value(), min_size_);
     const std::string file = files_.relative(item.id(), fmt::format(".deconv.{}.{}.png", safe_name_component(target.layer), target.neuron));
     auto path = files_.absolute(file);
     if (!path) return path.status();
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), shown));
+    LRPFLOW_RETURN_IF_ERROR(write_png_atomic(path.value(), shown));
     item.add_output("deconv", file);
     tiles.push_back(shown);
   }
@@ -60,7 +61,7 @@ Status DeconvStage::process(Item& item) {
     const std::string file = files_.relative(item.id(), ".deconv.grid.png");
     auto path = files_.absolute(file);
     if (!path) return path.status();
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), grid.value()));
+    LRPFLOW_RETURN_IF_ERROR(write_png_atomic(path.value(), grid.value()));
     item.add_output("deconv_grid", file);
   }
   return Status::ok();

@@ -9,6 +9,7 @@
 
 #include "lrpflow/files.h"
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/npy.h"
 #include "lrpflow/selection/neurons.h"
 
@@ -81,7 +82,7 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
       if (!blended) return blended.status().with_context(name);
       auto overlay_path = files_.absolute(files_.relative(item.id(), "." + name + ".overlay.png"));
       if (!overlay_path) return overlay_path.status();
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(overlay_path.value(), blended.value()));
+      LRPFLOW_RETURN_IF_ERROR(write_png_atomic(overlay_path.value(), blended.value()));
     }
     // Activation heatmaps are drawn over the image themselves (overlay_alpha > 0).
     auto framed = activation && overlay_alpha_ > 0
@@ -90,12 +91,12 @@ Result<std::string> HeatmapStage::draw(const Item& item, const at::Tensor& map2d
     if (!framed) return framed.status().with_context(name);
     heat = framed.value();
   } else {
-    heat = visual::upscale_for_viewing(heat, min_size_);
+    heat = upscale_for_viewing(heat, min_size_);
   }
   const std::string file = files_.relative(item.id(), "." + name + ".png");
   auto path = files_.absolute(file);
   if (!path) return path.status();
-  LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), heat));
+  LRPFLOW_RETURN_IF_ERROR(write_png_atomic(path.value(), heat));
   return file;
 }
 
@@ -116,7 +117,7 @@ Status HeatmapStage::process(Item& item) {
       const std::string view_file = files_.relative(item.id(), ".model_input.png");
       auto view_path = files_.absolute(view_file);
       if (!view_path) return view_path.status();
-      LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(view_path.value(), *view.value()));
+      LRPFLOW_RETURN_IF_ERROR(write_png_atomic(view_path.value(), *view.value()));
       item.add_output("model_input", view_file);
     }
   }
@@ -156,7 +157,7 @@ Status HeatmapStage::activation_heatmaps(Item& item) const {
 }
 
 Status HeatmapStage::neuron_heatmaps(Item& item) const {
-  auto inputs = lrp::get_selection_inputs(item);
+  auto inputs = get_selection_inputs(item);
   if (!inputs) return inputs.status();
   const lrp::Explanation& full = *inputs.value().explanation;
   at::NoGradGuard no_grad;

@@ -1,8 +1,9 @@
 // The `visual` plugin: heatmaps and deconvolution images.
 #include "visual_stages.h"
 
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 #include "lrpflow/lrp/slots.h"
+#include "lrpflow/selection/selection.h"
 #include "lrpflow/plugin_api.h"
 
 namespace lrpflow::stages {
@@ -37,15 +38,15 @@ StageTypeInfo heatmap_type() {
       },
       [](const Options& o) {
         SlotDeclaration slots{{{o.get_string("slot"), SlotType::Tensor, "relevance"},
-                               {"image", SlotType::Image, "the original image, for size and overlay", true},
+                               {"image", image_slot_type(), "the original image, for size and overlay", true},
                                {kImageGeometrySlot, SlotType::Any, "where the model input lies in the image (image_loader)", true},
-                               {kModelViewSlot, SlotType::Image, "the model's view of the input (image_loader)", true}},
+                               {kModelViewSlot, image_slot_type(), "the model's view of the input (image_loader)", true}},
                               {}};
         if (o.get_bool("activations") || o.get_bool("neurons")) {
-          slots.reads.push_back({lrp::kActivationsSlot, SlotType::Any, "from the forward stage"});
-          slots.reads.push_back({"selection", SlotType::Selection, "from a selector"});
+          slots.reads.push_back({lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"});
+          slots.reads.push_back({"selection", selection_slot_type(), "from a selector"});
         }
-        if (o.get_bool("neurons")) slots.reads.push_back({lrp::kExplanationSlot, SlotType::Any, "from the lrp stage"});
+        if (o.get_bool("neurons")) slots.reads.push_back({lrp::kExplanationSlot, lrp::explanation_slot_type(), "from the lrp stage"});
         return slots;
       });
   info.reentrant = true;
@@ -68,8 +69,8 @@ StageTypeInfo deconv_type() {
           {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
       },
       [](const Options&) {
-        return SlotDeclaration{{{lrp::kActivationsSlot, SlotType::Any, "from the forward stage"},
-                                {"selection", SlotType::Selection, "from a selector"}},
+        return SlotDeclaration{{{lrp::kActivationsSlot, lrp::activations_slot_type(), "from the forward stage"},
+                                {"selection", selection_slot_type(), "from a selector"}},
                                {}};
       });
   info.reentrant = true;

@@ -12,7 +12,7 @@
 #include "lrpflow/visual/colormap.h"
 #include "lrpflow/visual/deconv.h"
 #include "lrpflow/visual/heatmap.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow::stages {
 

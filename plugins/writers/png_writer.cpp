@@ -1,8 +1,8 @@
 // png_writer: writes an image slot (cv::Mat) or an image-shaped tensor of every item as PNG.
 #include "output_path.h"
 #include "writers.h"
-#include "lrpflow/image.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/image.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow::writers {
 namespace {
@@ -22,7 +22,7 @@ class PngWriter final : public Stage {
     const std::string relative = naming_.relative_path(item);
     auto path = naming_.files.absolute(relative);
     if (!path) return path.status();
-    LRPFLOW_RETURN_IF_ERROR(visual::write_png_atomic(path.value(), image.value()));
+    LRPFLOW_RETURN_IF_ERROR(write_png_atomic(path.value(), image.value()));
     item.add_output(naming_.kind, relative);
     return Status::ok();
   }

@@ -13,7 +13,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/manifest.h"
 #include "lrpflow/runtime.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 #include "test_support.h"
 
 namespace lrpflow {
@@ -135,7 +135,7 @@ TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
   {
     FileSizeLimit limit(200);
     text_written = write_file_atomic(text, std::string(1000, 'x'));
-    png_written = visual::write_png_atomic(png, noise);
+    png_written = write_png_atomic(png, noise);
   }
   ASSERT_FALSE(text_written.is_ok());
   EXPECT_NE(text_written.message().find(text.string()), std::string::npos) << text_written.message();
@@ -147,7 +147,7 @@ TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
   EXPECT_TRUE(temporaries_in(dir.path()).empty());
   // Without the limit the same writes succeed, whole.
   ASSERT_TRUE(write_file_atomic(text, std::string(1000, 'x')).is_ok());
-  ASSERT_TRUE(visual::write_png_atomic(png, noise).is_ok());
+  ASSERT_TRUE(write_png_atomic(png, noise).is_ok());
   EXPECT_EQ(fs::file_size(text), 1000u);
   EXPECT_GT(fs::file_size(png), 200u);
   EXPECT_LT(fs::file_size(png), 4096u);

@@ -69,14 +69,20 @@ TEST(Options, FormatsValuesAsYaml) {
 }
 
 TEST(Options, FormattedValuesReadBackUnchanged) {
+  auto named_a = [](OptionType type) {
+    OptionSpec spec;
+    spec.name = "a";
+    spec.type = type;
+    return spec;
+  };
   const std::vector<std::pair<OptionSpec, OptionValue>> cases = {
-      {{"a", OptionType::String}, std::string("on")},
-      {{"a", OptionType::String}, std::string("1e3")},
-      {{"a", OptionType::String}, std::string("a: b")},
-      {{"a", OptionType::Float}, 1e-6},
-      {{"a", OptionType::Float}, 3.0},
-      {{"a", OptionType::StringList}, std::vector<std::string>{"x", "no", "#y"}},
-      {{"a", OptionType::FloatList}, std::vector<double>{0.5, -2.0}},
+      {named_a(OptionType::String), std::string("on")},
+      {named_a(OptionType::String), std::string("1e3")},
+      {named_a(OptionType::String), std::string("a: b")},
+      {named_a(OptionType::Float), 1e-6},
+      {named_a(OptionType::Float), 3.0},
+      {named_a(OptionType::StringList), std::vector<std::string>{"x", "no", "#y"}},
+      {named_a(OptionType::FloatList), std::vector<double>{0.5, -2.0}},
   };
   for (const auto& [spec, value] : cases) {
     const std::string text = format_option_value(value);
@@ -132,7 +138,6 @@ TEST(Options, ValuesFromYamlAreTypeChecked) {
 
 TEST(Item, SlotTypesHaveNames) {
   EXPECT_STREQ(slot_type_name(SlotType::Tensor), "tensor");
-  EXPECT_STREQ(slot_type_name(SlotType::Image), "image");
   EXPECT_EQ(slot_type_of(SlotValue(std::string("x"))), SlotType::Text);
   EXPECT_EQ(slot_type_of(SlotValue(Table{})), SlotType::Table);
   EXPECT_EQ(slot_type_of(SlotValue(std::any(3))), SlotType::Any);
@@ -140,6 +145,28 @@ TEST(Item, SlotTypesHaveNames) {
   item.set("s", std::string("text"));
   EXPECT_EQ(item.get<Table>("s").status().message(), "slot 's' holds a text");
   EXPECT_EQ(item.get<Table>("t").status().message(), "slot 't' is empty");
+}
+
+// A library's own type travels in std::any; once named, declarations and errors use its name.
+struct Apple {
+  int seeds = 0;
+};
+struct Unnamed {};
+TEST(Item, NamedTypesInAnyHaveTheirNameAndTypedAccess) {
+  const SlotType apple = SlotType::of<Apple>("apple");
+  EXPECT_EQ(apple, SlotType::of<Apple>("apple"));
+  EXPECT_NE(apple, SlotType::Any);
+  EXPECT_EQ(slot_type_of(SlotValue(std::any(Apple{3}))), apple);
+  EXPECT_EQ(slot_type_of(SlotValue(std::any(Unnamed{}))), SlotType::Any);
+  Item item(0, "a", "a.png");
+  item.set("fruit", Apple{4});  // a non-core type goes into the std::any alternative by itself
+  auto fruit = item.get<Apple>("fruit");
+  ASSERT_TRUE(fruit) << fruit.status().message();
+  EXPECT_EQ(fruit.value()->seeds, 4);
+  EXPECT_EQ(item.get<at::Tensor>("fruit").status().message(), "slot 'fruit' holds an apple");
+  EXPECT_EQ(item.get<Unnamed>("fruit").status().message(), "slot 'fruit' holds an apple");
+  item.set("other", Unnamed{});
+  EXPECT_EQ(item.get<Apple>("other").status().message(), "slot 'other' holds a value of another type");
 }
 
 }  // namespace

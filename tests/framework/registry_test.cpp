@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include "lrpflow/lrp/rule.h"
 #include "lrpflow/registry.h"
 #include "test_support.h"
 
@@ -104,22 +103,37 @@ TEST(Registry, SecondProviderOfATypeIsReported) {
   EXPECT_EQ(registry.find_stage("test_fail")->description, "Fails on chosen item ids");  // the first one wins
 }
 
-TEST(Registry, IndexesRuleTypes) {
+// Extensions are kept by kind and name without the core knowing their type; the first of two
+// with the same kind and name wins and the second is reported.
+struct Flavour {
+  std::string taste;
+};
+TEST(Registry, IndexesExtensionsByKindAndName) {
   PluginRegistry registry;
-  auto rule = std::make_shared<lrp::RuleTypeInfo>();
-  rule->name = "test_rule";
-  rule->description = "a rule";
-  auto second = std::make_shared<lrp::RuleTypeInfo>();
-  second->name = "alpha_rule";
   PluginDescriptor d;
-  d.name = "rules";
-  d.rules = {rule, second};
+  d.name = "flavours";
+  d.extensions = {{"test.flavour", "sweet", std::make_shared<Flavour>(Flavour{"sugar"})},
+                  {"test.flavour", "bitter", std::make_shared<Flavour>(Flavour{"coffee"})},
+                  {"test.colour", "sweet", std::make_shared<Flavour>(Flavour{"pink"})}};
   registry.add_descriptor(d);
-  ASSERT_NE(registry.find_rule("test_rule"), nullptr);
-  EXPECT_EQ(registry.find_rule("test_rule")->description, "a rule");
-  EXPECT_EQ(registry.rule_names(), (std::vector<std::string>{"alpha_rule", "test_rule"}));
-  EXPECT_EQ(registry.rules().size(), 2u);
-  EXPECT_EQ(registry.find_rule("missing"), nullptr);
+  const void* sweet = registry.find_extension("test.flavour", "sweet");
+  ASSERT_NE(sweet, nullptr);
+  EXPECT_EQ(static_cast<const Flavour*>(sweet)->taste, "sugar");
+  EXPECT_EQ(static_cast<const Flavour*>(registry.find_extension("test.colour", "sweet"))->taste, "pink");
+  EXPECT_EQ(registry.find_extension("test.flavour", "sour"), nullptr);
+  EXPECT_EQ(registry.find_extension("test.none", "sweet"), nullptr);
+  std::vector<std::string> names;
+  for (const ExtensionTypeInfo* e : registry.extensions("test.flavour")) names.push_back(e->name);
+  EXPECT_EQ(names, (std::vector<std::string>{"bitter", "sweet"}));
+  EXPECT_TRUE(registry.extensions("test.none").empty());
+
+  PluginDescriptor again;
+  again.name = "again";
+  again.extensions = {{"test.flavour", "sweet", std::make_shared<Flavour>(Flavour{"honey"})}};
+  registry.add_descriptor(again);
+  ASSERT_EQ(registry.problems().size(), 1u);
+  EXPECT_TRUE(contains(registry.problems()[0], "test.flavour type 'sweet' is already provided by")) << registry.problems()[0];
+  EXPECT_EQ(static_cast<const Flavour*>(registry.find_extension("test.flavour", "sweet"))->taste, "sugar");
 }
 
 TEST(Registry, SearchPathPutsExtraDirsFirstThenTheEnvironment) {

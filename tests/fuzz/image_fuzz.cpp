@@ -4,7 +4,7 @@
 #include <opencv2/core.hpp>
 
 #include "fuzz_support.h"
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lrpflow;

@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (spec.status().message().empty()) fuzz::fail("an error without a message");
     return 0;
   }
-  auto bound = lrp::RuleSet::bind(spec.value(), model, fuzz::built_plugins().rules());
+  auto bound = lrp::RuleSet::bind(spec.value(), model, lrp::rule_types(fuzz::built_plugins()));
   if (bound) (void)bound.value()->describe();
   return 0;
 }

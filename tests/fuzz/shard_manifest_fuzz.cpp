@@ -4,7 +4,7 @@
 // run-level CSV the merge combines).
 #include <optional>
 
-#include "../../framework/cli/merge.h"
+#include "lrpflow/shard_merge.h"
 #include "fuzz_support.h"
 #include "lrpflow/shard.h"
 
@@ -24,7 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t csv = rest.find("\nCSV\n");
   fuzz::write_scratch("run/manifest.shard-0-of-1.json", rest.substr(0, csv));
   if (csv != std::string_view::npos) fuzz::write_scratch("run/fidelity.shard-0-of-1.csv", rest.substr(csv + 5));
-  auto merged = cli::merge_shards(dir);
+  MergeOptions options;
+  options.mean_csv_keys = {{"fidelity_csv", {"layer", "selector", "k", "n"}}};
+  auto merged = merge_shards(dir, options);
   if (!merged && merged.status().message().empty()) fuzz::fail("an error without a message");
   return 0;
 }

@@ -1,4 +1,6 @@
 // The lrp_rules plugin as the host loads it: rule types and the model/ruleset resources.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "fixture_support.h"
@@ -37,10 +39,16 @@ Result<std::shared_ptr<const Resource>> create(const std::string& type, const st
 
 TEST(LrpRulesPlugin, ProvidesEveryBuiltinRule) {
   for (const std::string rule : {"epsilon", "zplus", "alphabeta", "gamma", "flat", "wsquare", "zbox", "pass", "norm", "wta"})
-    EXPECT_NE(registry().find_rule(rule), nullptr) << rule;
-  const RuleTypeInfo* zbox = registry().find_rule("zbox");
+    EXPECT_NE(find_rule_type(registry(), rule), nullptr) << rule;
+  const RuleTypeInfo* zbox = find_rule_type(registry(), "zbox");
   ASSERT_NE(zbox, nullptr);
   EXPECT_EQ(zbox->applies_to, (std::vector<LayerKind>{LayerKind::Conv2d, LayerKind::Linear}));
+  // The typed views of the registry's rule extensions agree with each other, sorted by name.
+  const std::vector<std::string> names = rule_type_names(registry());
+  const std::vector<const RuleTypeInfo*> types = rule_types(registry());
+  ASSERT_EQ(names.size(), types.size());
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (std::size_t i = 0; i < names.size(); ++i) EXPECT_EQ(types[i]->name, names[i]);
 }
 
 TEST(LrpRulesPlugin, ModelAndRulesetResources) {

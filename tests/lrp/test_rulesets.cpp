@@ -167,6 +167,52 @@ TEST(RuleSets, ValidationErrorsAreSpecific) {
 
 // The test binary runs from the build tree: the shipped rule sets are the source tree's, the
 // shipped plugins the build tree's (an installed copy is checked by tests/plugins/install_test.sh).
+// Which rule a layer no entry matches gets is declared by the rule types (default_for), not known
+// to the rule set code: a catalog with another ReLU default uses it, and two claims are an error.
+TEST(RuleSets, DefaultRulesComeFromTheRuleTypesThatDeclareThem) {
+  const std::string text = "name: t\nrules:\n  - {match: {kind: [Conv2d, Linear]}, rule: epsilon}\n";
+  auto spec = parse_ruleset(text, "test.yaml");
+  ASSERT_TRUE(spec) << spec.status().message();
+  std::vector<const RuleTypeInfo*> catalog = builtin_rule_catalog();
+  auto builtin = RuleSet::bind(spec.value(), tiny(), catalog);
+  ASSERT_TRUE(builtin) << builtin.status().message();
+  EXPECT_EQ(rule_of(*builtin.value(), "1"), "pass");
+  EXPECT_EQ(rule_of(*builtin.value(), "4"), "wta");
+  EXPECT_EQ(builtin.value()->for_layer(builtin.value()->model().find("1")).matched_by, "default");
+
+  // A plugin's rule that declares itself the ReLU default, in a catalog where pass no longer does.
+  const RuleTypeInfo* pass = nullptr;
+  for (const RuleTypeInfo* info : catalog) if (info->name == "pass") pass = info;
+  ASSERT_NE(pass, nullptr);
+  RuleTypeInfo quiet_pass = *pass;
+  quiet_pass.default_for = {LayerKind::Dropout, LayerKind::Flatten};
+  RuleTypeInfo relu_gate = *pass;
+  relu_gate.name = "relu_gate";
+  relu_gate.applies_to = {LayerKind::ReLU};
+  relu_gate.default_for = {LayerKind::ReLU};
+  std::vector<const RuleTypeInfo*> custom;
+  for (const RuleTypeInfo* info : catalog) custom.push_back(info->name == "pass" ? &quiet_pass : info);
+  custom.push_back(&relu_gate);
+  auto replaced = RuleSet::bind(spec.value(), tiny(), custom);
+  ASSERT_TRUE(replaced) << replaced.status().message();
+  EXPECT_EQ(rule_of(*replaced.value(), "1"), "relu_gate");
+  EXPECT_EQ(rule_of(*replaced.value(), "11"), "pass");  // Dropout stays with pass
+
+  // Both claim ReLU: the binding names the two rule types and the kind.
+  for (const RuleTypeInfo*& info : custom) if (info == &quiet_pass) info = pass;
+  auto clash = RuleSet::bind(spec.value(), tiny(), custom);
+  ASSERT_FALSE(clash);
+  EXPECT_NE(clash.status().message().find("'pass' and 'relu_gate' both declare themselves the default for ReLU"),
+            std::string::npos) << clash.status().message();
+
+  // No rule type claims ReLU: the layer has no rule, and the error says how to add one.
+  for (const RuleTypeInfo*& info : custom) if (info == pass) info = &quiet_pass;
+  custom.pop_back();
+  auto missing = RuleSet::bind(spec.value(), tiny(), custom);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.status().message().find("layer '1' (ReLU) has no rule"), std::string::npos) << missing.status().message();
+}
+
 TEST(RuleSetSearch, BuildTreeUsesTheSourceTreesRuleSetsAndTheBuildTreesPlugins) {
   namespace fs = std::filesystem;
   EXPECT_FALSE(locations().installed);

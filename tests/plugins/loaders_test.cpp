@@ -8,7 +8,7 @@
 #include <ATen/ATen.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 #include "lrpflow/npy.h"
 #include "plugin_test_support.h"
 

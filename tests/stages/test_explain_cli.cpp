@@ -12,9 +12,9 @@
 
 #include "fixture_support.h"
 #include "lrpflow/files.h"
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 #include "lrpflow/npy.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow {
 namespace {
@@ -28,16 +28,21 @@ struct Invocation {
   std::string output;  // stdout and stderr
 };
 
-Invocation explain(const std::string& arguments, const fs::path& dir, bool quiet = true) {
-  const fs::path log = dir / "explain.log";
-  const std::string command =
-      std::string(LRPFLOW_BINARY) + (quiet ? " -q" : "") + " explain " + arguments + " > " + log.string() + " 2>&1";
+// `lrpflow [-q] <command> <arguments>`, its exit code and everything it printed.
+Invocation lrpflow(const std::string& command_and_arguments, const fs::path& dir, bool quiet = true) {
+  const fs::path log = dir / "lrpflow.log";
+  const std::string command = std::string(LRPFLOW_BINARY) + (quiet ? " -q " : " ") + command_and_arguments + " > " +
+                              log.string() + " 2>&1";
   const int status = std::system(command.c_str());
   Invocation result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   auto text = read_file(log);
   result.output = text ? text.value() : "";
   return result;
+}
+
+Invocation explain(const std::string& arguments, const fs::path& dir, bool quiet = true) {
+  return lrpflow("explain " + arguments, dir, quiet);
 }
 
 class ExplainCli : public ::testing::Test {
@@ -213,8 +218,8 @@ TEST_F(ExplainCli, ImagesAndTensorsInOneCallEachFailingAlone) {
   // Two PNGs, a good .npy, a truncated .npy and a PNG that is not an image: the three good inputs
   // are explained (images through the image loader, tensors as they are), the two bad fail alone.
   cv::Mat image(32, 32, CV_8UC3, cv::Scalar(40, 90, 200));
-  ASSERT_TRUE(visual::write_png_atomic(dir_ / "red.png", image).is_ok());
-  ASSERT_TRUE(visual::write_png_atomic(dir_ / "wide.png", cv::Mat(20, 48, CV_8UC3, cv::Scalar(200, 10, 10))).is_ok());
+  ASSERT_TRUE(write_png_atomic(dir_ / "red.png", image).is_ok());
+  ASSERT_TRUE(write_png_atomic(dir_ / "wide.png", cv::Mat(20, 48, CV_8UC3, cv::Scalar(200, 10, 10))).is_ok());
   auto bytes = read_file(dir_ / "one.npy");
   ASSERT_TRUE(bytes);
   ASSERT_TRUE(write_file_atomic(dir_ / "broken.npy", bytes.value().substr(0, bytes.value().size() / 2)).is_ok());
@@ -270,6 +275,55 @@ TEST(InspectCosts, ThePerNeuronOptionsSayWhatTheyCost) {
     EXPECT_NE(text.find("COST: one LRP pass"), std::string::npos) << text;
     EXPECT_NE(text.find("neuron"), std::string::npos) << text;
   }
+}
+
+// validate opens the resources as run does: a missing model file and a rule set name that does
+// not exist are both found, each at its own line, in one pass, without any data.
+TEST_F(ExplainCli, ValidateOpensResourcesAndReportsEveryFailureWithItsLine) {
+  const std::string pipeline_head =
+      "version: 1\n"
+      "resources:\n"
+      "  missing_model:\n"                                                        // line 3
+      "    type: model\n"
+      "    options: {path: no_such_model.pt, input_shape: [1, 28, 28]}\n"
+      "  model:\n"                                                                // line 6
+      "    type: model\n"
+      "    options: {path: " + model_ + "}\n"
+      "  rules:\n"                                                                // line 9
+      "    type: ruleset\n";
+  const std::string pipeline_tail =
+      "stages:\n"
+      "  - id: load\n"
+      "    type: npy_loader\n"
+      "    options: {path: one.npy}\n"
+      "  - id: forward\n"
+      "    type: forward\n"
+      "  - id: lrp\n"
+      "    type: lrp\n"
+      "output:\n"
+      "  dir: out\n";
+  ASSERT_TRUE(write_file_atomic(dir_ / "bad.yaml", pipeline_head + "    options: {model: model, name: no_such_rules}\n" +
+                                                        pipeline_tail).is_ok());
+  const Invocation bad = lrpflow("validate " + (dir_ / "bad.yaml").string(), dir_);
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("bad.yaml:3:"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("resource 'missing_model' (model)"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("no_such_model.pt"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("bad.yaml:9:"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("resource 'rules' (ruleset)"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("no_such_rules"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find(": ok"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out")) << "validate must not create the output folder";
+
+  // The same pipeline with both resources fixed is ok; nothing is run.
+  std::string good = pipeline_head + "    options: {model: model, name: epsilon}\n" + pipeline_tail;
+  good.replace(good.find("no_such_model.pt, input_shape: [1, 28, 28]"), std::string("no_such_model.pt, input_shape: [1, 28, 28]").size(),
+               model_);
+  ASSERT_TRUE(write_file_atomic(dir_ / "good.yaml", good).is_ok());
+  const Invocation ok = lrpflow("validate " + (dir_ / "good.yaml").string(), dir_);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("good.yaml: ok"), std::string::npos) << ok.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
 }
 
 }  // namespace

@@ -20,14 +20,14 @@
 #include "../common/temp_dir.h"
 #include "fixture_support.h"
 #include "lrpflow/files.h"
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 #include "lrpflow/manifest.h"
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
 #include "lrpflow/runtime.h"
 #include "lrpflow/visual/colormap.h"
 #include "lrpflow/visual/heatmap.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow {
 namespace {
@@ -118,7 +118,7 @@ float expect_on_the_square(const fs::path& file, const cv::Mat& empty_inside, co
 TEST(HeatmapGeometry, EveryMapLandsOnTheSquareOfTheOriginalPhoto) {
   test_common::TempDir dir;
   fs::create_directories(dir / "inputs");
-  ASSERT_TRUE(visual::write_png_atomic(dir / "inputs" / "square.png", photo()).is_ok());
+  ASSERT_TRUE(write_png_atomic(dir / "inputs" / "square.png", photo()).is_ok());
   ASSERT_TRUE(write_file_atomic(dir / "square.yaml", kModel).is_ok());
   const fs::path out = dir / "out";
 

@@ -16,7 +16,7 @@
 
 #include "../common/temp_dir.h"
 #include "lrpflow/files.h"
-#include "lrpflow/visual/png.h"
+#include "lrpflow/image/png.h"
 
 namespace lrpflow {
 namespace {
@@ -70,7 +70,7 @@ void write_image(const fs::path& path, int shade) {
   fs::create_directories(path.parent_path());
   cv::Mat image(40, 40, CV_8UC3, cv::Scalar::all(20));
   image(cv::Rect(4 + shade, 6, 10, 12)).setTo(cv::Scalar(200, 40 + 50 * shade, 90));
-  ASSERT_TRUE(visual::write_png_atomic(path, image).is_ok()) << path;
+  ASSERT_TRUE(write_png_atomic(path, image).is_ok()) << path;
 }
 
 nlohmann::json manifest_json(const fs::path& out) {

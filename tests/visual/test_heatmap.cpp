@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "lrpflow/image.h"
+#include "lrpflow/image/image.h"
 
 #include "lrpflow/visual/heatmap.h"
 

@@ -1,0 +1,51 @@
+#include "lrpflow/item.h"
+
+#include <map>
+#include <mutex>
+#include <typeindex>
+
+namespace lrpflow {
+namespace {
+
+struct SlotTypeNames {
+  std::mutex mutex;
+  std::map<std::type_index, std::string> names;
+};
+SlotTypeNames& slot_type_names() {
+  static SlotTypeNames names;  // a function-local static: libraries name their types during their own static init
+  return names;
+}
+
+}  // namespace
+
+const SlotType SlotType::Tensor{"tensor"};
+const SlotType SlotType::Table{"table"};
+const SlotType SlotType::Text{"text"};
+const SlotType SlotType::Any{"any"};
+
+SlotType SlotType::name_type(const std::type_info& type, const char* name) {
+  SlotTypeNames& registry = slot_type_names();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  registry.names.emplace(std::type_index(type), name);  // the first name stays
+  return SlotType(name);
+}
+
+SlotType slot_type_of(const SlotValue& value) {
+  if (std::holds_alternative<at::Tensor>(value)) return SlotType::Tensor;
+  if (std::holds_alternative<Table>(value)) return SlotType::Table;
+  if (std::holds_alternative<std::string>(value)) return SlotType::Text;
+  const std::any& held = std::get<std::any>(value);
+  SlotTypeNames& registry = slot_type_names();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  auto it = registry.names.find(std::type_index(held.type()));
+  return it == registry.names.end() ? SlotType::Any : SlotType(it->second);
+}
+
+std::string slot_type_article(const SlotType& type) {
+  if (type == SlotType::Any) return "a value of another type";
+  const std::string& name = type.name();
+  bool vowel = !name.empty() && std::string("aeiou").find(name[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + name;
+}
+
+}  // namespace lrpflow

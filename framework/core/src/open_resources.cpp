@@ -1,0 +1,57 @@
+#include "lrpflow/open_resources.h"
+
+#include <exception>
+#include <set>
+#include <variant>
+
+#include "lrpflow/status.h"
+
+namespace lrpflow {
+
+namespace {
+
+// The failed resource a resource's options name, if any: creating it would only say "no resource
+// named ...", so it is reported as depending on that one instead.
+const std::string* failed_dependency(const ResourceConfig& config, const std::set<std::string>& failed) {
+  for (const auto& [option, value] : config.options.values()) {
+    if (const std::string* text = std::get_if<std::string>(&value); text && failed.count(*text)) return text;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry) {
+  OpenedResources opened;
+  std::set<std::string> failed;
+  for (const ResourceConfig& config : pipeline.resources) {
+    const std::string where = "resource '" + config.name + "' (" + config.type + "): ";
+    if (const std::string* dependency = failed_dependency(config, failed)) {
+      opened.diagnostics.push_back({pipeline.file.string(), config.line, config.column,
+                                    where + "needs resource '" + *dependency + "', which could not be opened"});
+      failed.insert(config.name);
+      continue;
+    }
+    ResourceContext ctx{config.name, config.options, pipeline.base_dir, &opened.resources, &registry, &opened.warnings};
+    Result<std::shared_ptr<const Resource>> created = Status::error("resource type has no factory");
+    try {
+      if (config.info && config.info->create) created = config.info->create(ctx);
+    } catch (const std::exception& e) {
+      created = Status::error(exception_message(e));
+    }
+    if (!created) {
+      // Factories often name the resource themselves; say it once.
+      std::string message = created.status().message();
+      const std::string own = "resource '" + config.name + "': ";
+      if (message.rfind(own, 0) == 0) message.erase(0, own.size());
+      opened.diagnostics.push_back({pipeline.file.string(), config.line, config.column,
+                                    where + message + overrides_under(pipeline, "resources." + config.name + ".")});
+      failed.insert(config.name);
+      continue;
+    }
+    opened.resources.add(config.name, created.value());
+  }
+  return opened;
+}
+
+}  // namespace lrpflow

@@ -1,0 +1,797 @@
+#include "lrpflow/runtime.h"
+#include "lrpflow/open_resources.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include "lrpflow/files.h"
+#include "lrpflow/item_log.h"
+#include "lrpflow/log.h"
+#include "lrpflow/output_layout.h"
+#include "lrpflow/registry.h"
+#include "lrpflow/utf8.h"
+
+namespace lrpflow {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+int RunReport::exit_code() const {
+  if (interrupted) return 130;
+  if (items_failed > 0 || stopped_on_error || !problems.empty()) return 1;
+  return 0;
+}
+
+namespace {
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// One item travelling through the graph, with its position in the emitted sequence (what the
+// sequencers order by: item indices have gaps when --resume skips items).
+struct Token {
+  Item item;
+  std::size_t sequence = 0;
+  std::vector<double> stage_ms;  // -1: the stage did not process the item
+  // Admitted after a stop: the input node had already produced it. It travels through the graph
+  // untouched (sequencers need every sequence number) and is not recorded.
+  bool cancelled = false;
+};
+using TokenPtr = std::shared_ptr<Token>;
+
+// Durations of one stage's process() calls, for mean and p95.
+struct StageTimes {
+  std::mutex mutex;
+  std::vector<double> ms;
+};
+
+StageStats summarise(const StageConfig& stage, StageTimes& times) {
+  StageStats stats;
+  stats.id = stage.id;
+  stats.type = stage.type;
+  std::vector<double> ms;
+  {
+    std::lock_guard<std::mutex> lock(times.mutex);
+    ms = times.ms;
+  }
+  stats.count = static_cast<std::int64_t>(ms.size());
+  if (ms.empty()) return stats;
+  double sum = 0;
+  for (double v : ms) sum += v;
+  stats.mean_ms = sum / static_cast<double>(ms.size());
+  // Nearest-rank p95.
+  const std::size_t rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(ms.size())));
+  std::nth_element(ms.begin(), ms.begin() + (rank - 1), ms.end());
+  stats.p95_ms = ms[rank - 1];
+  return stats;
+}
+
+ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages, const std::string& pipeline_hash,
+                       const fs::path& output_dir) {
+  ManifestItem record;
+  record.id = token.item.id();
+  record.pipeline_hash = pipeline_hash;
+  // The item's source as read (raw bytes); the manifest and the report get it valid UTF-8.
+  record.source = escape_invalid_utf8(token.item.source());
+  record.index = token.item.index();
+  record.ok = !token.item.failed();
+  record.error = token.item.error();
+  if (record.error) record.error->message = escape_invalid_utf8(record.error->message);
+  record.outputs = token.item.outputs();
+  record_output_sizes(record, output_dir);  // what --resume checks the files against
+  record.metrics = token.item.metrics();
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    if (token.stage_ms[k] >= 0) record.timings_ms[stages[k].id] = token.stage_ms[k];
+  }
+  return record;
+}
+
+// What the pipeline hash covers: the text and the overrides, except those that say where the run
+// writes and how many threads it uses: they do not change what it computes, and a resumed run may
+// well use other ones.
+std::vector<std::string> identity_overrides(const Pipeline& pipeline) {
+  static const std::string kFlags[] = {"--out", "--threads", "--max-in-flight"};
+  static const std::string kKeys[] = {"output.dir", "runtime.threads", "runtime.max_in_flight", "runtime.intra_op_threads"};
+  std::vector<std::string> kept;
+  for (const std::string& o : pipeline.overrides) {
+    bool identity = true;
+    for (const std::string& flag : kFlags) identity = identity && o != flag && o.rfind(flag + " ", 0) != 0;
+    for (const std::string& key : kKeys) identity = identity && o.rfind("--set " + key + "=", 0) != 0;
+    if (identity) kept.push_back(o);
+  }
+  return kept;
+}
+
+std::string pipeline_identity(const Pipeline& pipeline) {
+  std::string identity = pipeline.text;
+  for (const std::string& o : identity_overrides(pipeline)) identity += "\n" + o;
+  return identity;
+}
+
+
+// --resume: the items done by another configuration than the current one, refused unless
+// `allowed`. A run that carried them would record outputs of two configurations under one hash.
+Status check_resume_provenance(const Manifest& old, const std::string& current_hash, const fs::path& manifest_path,
+                               bool allowed) {
+  std::map<std::string, std::int64_t> other;  // hash -> ok items done with it
+  for (const ManifestItem& item : old.items) {
+    if (item.ok && item.pipeline_hash != current_hash) ++other[item.pipeline_hash];
+  }
+  if (other.empty()) return Status::ok();
+  std::string which;
+  std::int64_t count = 0;
+  for (const auto& [hash, n] : other) {
+    which += (which.empty() ? "" : ", ") + std::to_string(n) + " by " + hash;
+    count += n;
+  }
+  const std::string what = std::to_string(count) + " items in " + manifest_path.string() + " were done with another " +
+                           "pipeline or other --set values (" + which + "; now " + current_hash + ")";
+  if (!allowed) {
+    return Status::error("cannot resume: " + what + ". Resume with the same pipeline and --set values, use another --out, " +
+                         "or pass --allow-changed-pipeline to keep those items and run the rest with this configuration " +
+                         "(the manifest and the report then say which item came from which)");
+  }
+  log_warn("--resume --allow-changed-pipeline: " + what + "; they are kept as they are and marked with their configuration");
+  return Status::ok();
+}
+
+// An exclusive flock(2) on DIR/.lock[.shard-I-of-N], held for the whole run. The kernel drops it
+// even when the process dies, so a stale lock file never blocks a later run; a run that ends
+// removes the file (while still holding the lock, so no other run can be holding it).
+// The folder DIR itself is flocked too: exclusively by a whole run, shared by a shard, so that
+// shards of one run work side by side but never beside a whole run in the same folder.
+class RunLock {
+ public:
+  RunLock() = default;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock() { release(); }
+
+  Status acquire(const fs::path& path, const std::string& what, bool whole_run) {
+    const fs::path dir = path.parent_path();
+    dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) return Status::error("cannot open " + dir.string() + " to lock it: " + std::strerror(errno));
+    if (::flock(dir_fd_, (whole_run ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(dir_fd_);
+      dir_fd_ = -1;
+      if (error == EWOULDBLOCK)
+        return Status::error(std::string("another lrpflow process is running ") +
+                             (whole_run ? "a run or a shard" : "a whole run (not a shard)") + " in " + dir.string() +
+                             "; a whole run and shards cannot share an output folder: wait for it or use another --out");
+      return Status::error("cannot lock " + dir.string() + ": " + std::strerror(error));
+    }
+    path_ = path;
+    // A run that ends unlinks the file it locked: retry until the locked file is the one at `path`.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) return Status::error("cannot open lock file " + path.string() + ": " + std::strerror(errno));
+      if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int error = errno;
+        ::close(fd_);
+        fd_ = -1;
+        if (error == EWOULDBLOCK) {
+          return Status::error("another lrpflow process is already running " + what + " in " +
+                               path.parent_path().string() + " (" + path.string() +
+                               " is locked); wait for it or use another --out");
+        }
+        return Status::error("cannot lock " + path.string() + ": " + std::strerror(error));
+      }
+      struct stat locked {}, named {};
+      if (::fstat(fd_, &locked) == 0 && ::stat(path.c_str(), &named) == 0 && locked.st_ino == named.st_ino &&
+          locked.st_dev == named.st_dev) {
+        const std::string pid = std::to_string(::getpid()) + "\n";  // for people looking at the file
+        if (::ftruncate(fd_, 0) == 0) (void)!::write(fd_, pid.data(), pid.size());
+        return Status::ok();
+      }
+      ::close(fd_);
+      fd_ = -1;
+    }
+    return Status::error("cannot lock " + path.string() + ": it keeps being replaced by other runs");
+  }
+
+  const fs::path& path() const { return path_; }
+
+  // Also called on a second Ctrl-C, right before the process ends without destructors.
+  void release() {
+    if (fd_ >= 0) {
+      ::unlink(path_.c_str());
+      ::close(fd_);  // closing drops the lock
+      fd_ = -1;
+    }
+    if (dir_fd_ >= 0) ::close(dir_fd_);
+    dir_fd_ = -1;
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  int dir_fd_ = -1;
+};
+
+// The lock files of DIR (.lock, .lock.shard-I-of-N) other than `own` that another run holds now.
+std::vector<fs::path> locks_held_by_other_runs(const fs::path& dir, const fs::path& own) {
+  std::vector<fs::path> held;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if ((name != ".lock" && name.rfind(".lock.shard-", 0) != 0) || entry.path() == own) continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone: its run has ended
+    if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) held.push_back(entry.path());
+    } else {
+      ::flock(fd, LOCK_UN);
+    }
+    ::close(fd);
+  }
+  return held;
+}
+
+// Removes the temporaries (files.h) that killed runs left in `dir`. Only while no other run holds
+// a lock of the folder: the shards of a run share it and may run on other machines, where a pid
+// says nothing. Then a temporary is stale unless its writer is a live process here other than
+// this one (e.g. `lrpflow report` writing its pages); this process's own unfinished writes are
+// never touched (remove_stale_temporaries()).
+// `recorded`: the files the old manifest lists, which are outputs even if an id made their names look
+// like temporaries.
+void remove_stale_temporaries_of_run(const fs::path& dir, const fs::path& own_lock, const std::set<fs::path>& recorded) {
+  const std::vector<fs::path> others = locks_held_by_other_runs(dir, own_lock);
+  if (!others.empty()) {
+    log_debug("not removing stale temporaries in " + dir.string() + ": another run holds " + others.front().string());
+    return;
+  }
+  const long self = static_cast<long>(::getpid());
+  const RemovedTemporaries removed = remove_stale_temporaries(dir, [&](const fs::path& path, long pid) {
+    if (recorded.count(path.lexically_normal())) return false;
+    if (pid == self) return true;
+    return pid <= 0 || pid > std::numeric_limits<pid_t>::max() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+  });
+  for (const std::string& problem : removed.problems) log_warn(problem);
+  if (!removed.removed.empty()) {
+    log_info("removed " + std::to_string(removed.removed.size()) + " stale temporary file(s) left in " + dir.string() +
+             " by an earlier run that was killed (e.g. " + removed.removed.front().string() + ")");
+  }
+}
+
+// Removes the output directories a run created when they end up empty (a run that could not
+// start leaves no folder behind). Declared before the RunLock so that the lock file goes first.
+class CreatedDirectories {
+ public:
+  explicit CreatedDirectories(const fs::path& dir) : dir_(dir) {
+    std::error_code ec;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      first_created_ = p;
+      if (p == p.parent_path()) break;
+    }
+  }
+  CreatedDirectories(const CreatedDirectories&) = delete;
+  CreatedDirectories& operator=(const CreatedDirectories&) = delete;
+  ~CreatedDirectories() { remove_if_empty(); }
+
+  void remove_if_empty() {
+    if (first_created_.empty()) return;
+    std::error_code ec;
+    for (fs::path p = dir_; !p.empty(); p = p.parent_path()) {
+      if (!fs::is_directory(p, ec) || !fs::is_empty(p, ec) || !fs::remove(p, ec)) break;
+      if (p == first_created_) break;
+    }
+  }
+
+ private:
+  fs::path dir_;
+  fs::path first_created_;  // the outermost directory the run created; empty: none
+};
+
+// The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
+struct OpenStages {
+  std::vector<std::unique_ptr<StageInstance>> instances;
+};
+
+}  // namespace
+
+Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& registry, const RunOptions& options) {
+  const auto run_start = Clock::now();
+  RunReport report;
+  report.output_dir = pipeline.output_dir;
+  const Shard& shard = options.shard;
+  report.shard = shard;
+  report.manifest_path = pipeline.output_dir / shard.manifest_name();
+  if (pipeline.stages.empty()) return Status::error("the pipeline has no stages");
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    return Status::error("invalid shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count));
+  }
+  const std::string shard_suffix = shard.suffix();
+
+  std::error_code ec;
+  CreatedDirectories created_dirs(pipeline.output_dir);
+  fs::create_directories(pipeline.output_dir, ec);
+  if (ec || !fs::is_directory(pipeline.output_dir)) {
+    return Status::error("cannot create output directory " + pipeline.output_dir.string() +
+                         (ec ? ": " + ec.message() : ""));
+  }
+  RunLock lock;
+  if (Status locked = lock.acquire(pipeline.output_dir / (".lock" + shard_suffix),
+                                   shard.is_whole() ? "this pipeline" : "shard " + std::to_string(shard.index) + "/" +
+                                                                            std::to_string(shard.count),
+                                   shard.is_whole());
+      !locked) {
+    return locked;
+  }
+
+  // The manifest and what the quit watcher below may write; the sink changes it under this mutex.
+  Manifest manifest;
+  std::mutex manifest_mutex;
+  bool manifest_started = false;  // the first manifest is written: a quit writes one too
+  bool run_over = false;          // the final manifest is written: a quit has nothing to add
+  std::vector<std::unique_ptr<StageTimes>> times;
+  const std::vector<StageConfig>& stages = pipeline.stages;
+  auto current_stats = [&] {
+    std::vector<StageStats> stats;
+    for (std::size_t k = 0; k < times.size(); ++k) stats.push_back(summarise(stages[k], *times[k]));
+    return stats;
+  };
+  // Items are recorded in the item log, not in memory (item_log.h); a checkpoint makes the files
+  // written so far durable, then the log, then writes the manifest with the log's durable length.
+  std::unique_ptr<ItemLog> item_log;
+  auto checkpoint = [&]() -> Status {
+    if (!item_log) return write_manifest(report.manifest_path, manifest);
+    if (Status flushed = flush_written_files(); !flushed) return flushed;
+    LRPFLOW_RETURN_IF_ERROR(item_log->sync());
+    manifest.items_log = ManifestItemLog{item_log->path().filename().string(), item_log->synced_bytes()};
+    return write_manifest(report.manifest_path, manifest);
+  };
+
+  // A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
+  // flight; the manifest then says `interrupted` and lists the items recorded so far.
+  std::atomic<bool> quit_watch_done{false};
+  std::thread quit_watch;
+  if (options.quit_requested) {
+    quit_watch = std::thread([&] {
+      while (!quit_watch_done.load()) {
+        if (options.quit_requested->load()) {
+          std::lock_guard<std::mutex> guard(manifest_mutex);
+          if (run_over) return;
+          if (manifest_started) {
+            manifest.run.state = "interrupted";
+            manifest.run.finished_at = utc_timestamp();
+            manifest.stages = current_stats();
+            if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
+          }
+          remove_unfinished_temporaries();
+          lock.release();
+          if (!manifest_started) created_dirs.remove_if_empty();
+          log_warn("quitting now: the items in flight are not recorded");
+          std::_Exit(130);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  struct JoinOnExit {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinOnExit() {
+      done = true;
+      if (thread.joinable()) thread.join();
+    }
+  } join_quit_watch{quit_watch_done, quit_watch};
+
+  // 1. The old manifest, for --resume.
+  const std::string pipeline_hash = fingerprint(pipeline_identity(pipeline));
+  std::map<std::string, ManifestItem> previous;
+  std::vector<ManifestConfiguration> previous_configurations;
+  if (options.resume) {
+    if (fs::exists(report.manifest_path, ec)) {
+      auto old = read_manifest(report.manifest_path);
+      if (!old) return Status::error("cannot resume: " + old.status().message());
+      LRPFLOW_RETURN_IF_ERROR(
+          check_resume_provenance(old.value(), pipeline_hash, report.manifest_path, options.allow_changed_pipeline));
+      for (ManifestItem& item : old.value().items) previous[item.id] = std::move(item);
+      previous_configurations = old.value().configurations;
+    } else {
+      log_info("--resume: no " + report.manifest_path.string() + " yet; running every item");
+    }
+  }
+
+  // Temporaries of writes a killed run never finished (files.h): nobody else removes them.
+  {
+    std::set<fs::path> recorded;
+    for (const auto& [id, item] : previous) {
+      for (const OutputFile& file : item.outputs) recorded.insert((pipeline.output_dir / file.path).lexically_normal());
+    }
+    remove_stale_temporaries_of_run(pipeline.output_dir, lock.path(), recorded);
+  }
+
+  // 2. Resources, then stages.
+  OpenedResources opened = open_resources(pipeline, registry);
+  for (const std::string& warning : opened.warnings) log_warn(warning);
+  if (!opened.ok()) {
+    for (std::size_t d = 1; d < opened.diagnostics.size(); ++d) log_error(opened.diagnostics[d].message);
+    return Status::error(opened.diagnostics.front().message);
+  }
+  const ResourceSet& resources = opened.resources;
+  std::vector<std::string> run_warnings = std::move(opened.warnings);
+
+  const std::size_t stage_count = stages.size();
+  OpenStages open;
+  for (const StageConfig& config : stages) {
+    std::unique_ptr<StageInstance> instance;
+    try {
+      if (config.info && config.info->create) instance = config.info->create();
+    } catch (const std::exception& e) {
+      return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create: " + exception_message(e));
+    }
+    if (!instance) return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create an instance");
+    StageContext ctx;
+    ctx.stage_id = config.id;
+    ctx.stage_type = config.type;
+    ctx.options = config.options;
+    ctx.resources = &resources;
+    ctx.registry = &registry;
+    ctx.output_dir = pipeline.output_dir;
+    ctx.output_layout = pipeline.output_layout;
+    ctx.base_dir = pipeline.base_dir;
+    ctx.threads = pipeline.runtime.threads;
+    Status opened = instance->open(ctx);
+    if (!opened) {
+      return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message() +
+                           overrides_under(pipeline, "stages." + config.id + "."));
+    }
+    open.instances.push_back(std::move(instance));
+  }
+  StageInstance& source = *open.instances.front();
+  if (!source.is_source()) return Status::error("stage '" + stages.front().id + "' is not a source stage");
+
+  // 3. The inputs.
+  auto listed = source.enumerate();
+  if (!listed) {
+    return Status::error("stage '" + stages.front().id + "' (" + stages.front().type +
+                         "): cannot list inputs: " + listed.status().message());
+  }
+  // Ids go into JSON and HTML: bytes that are not UTF-8 (a file name in Latin-1) are escaped, and
+  // stay told apart. Sources keep their bytes: the loader opens them.
+  std::vector<ItemRef> refs = std::move(listed).value();
+  for (ItemRef& ref : refs) ref.id = escape_invalid_utf8(ref.id);
+  {
+    // Distinct ids, and distinct file stems: "a/b" and "a:b" must not share a_b's files.
+    // safe_name_component() keeps them apart; this catches names crafted to collide anyway.
+    std::map<std::string, const ItemRef*> seen_ids;
+    std::map<std::string, const ItemRef*> seen_stems;
+    for (const ItemRef& ref : refs) {
+      auto [id, new_id] = seen_ids.emplace(ref.id, &ref);
+      if (!new_id) {
+        return Status::error("stage '" + stages.front().id + "': two inputs have the id '" + ref.id + "' (" +
+                             escape_invalid_utf8(id->second->source) + " and " + escape_invalid_utf8(ref.source) +
+                             "); item ids name output files and must be unique");
+      }
+      auto [stem, new_stem] = seen_stems.emplace(safe_name_component(ref.id), &ref);
+      if (!new_stem) {
+        return Status::error("stage '" + stages.front().id + "': the inputs '" + stem->second->id + "' (" +
+                             escape_invalid_utf8(stem->second->source) + ") and '" + ref.id + "' (" +
+                             escape_invalid_utf8(ref.source) + ") would write the same files '" + stem->first +
+                             ".*'; rename one of them");
+      }
+    }
+  }
+  std::string input_list;
+  for (const ItemRef& ref : refs) input_list += ref.id + "\t" + ref.source + "\n";
+
+  manifest.run.pipeline_file = pipeline.file.string();
+  manifest.run.pipeline_hash = pipeline_hash;
+  manifest.run.inputs_hash = fingerprint(input_list);
+  manifest.run.lrpflow_version = lrpflow_version();
+  manifest.run.started_at = utc_timestamp();
+  manifest.run.state = "running";
+  manifest.run.threads = pipeline.runtime.threads;
+  manifest.run.max_in_flight = pipeline.runtime.max_in_flight;
+  manifest.run.warnings = run_warnings;
+  // The shard's positions in the whole list; the items keep their whole-list positions as indices.
+  std::vector<std::size_t> positions;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (shard.contains(static_cast<std::int64_t>(i))) positions.push_back(i);
+  }
+  manifest.run.items_total = static_cast<std::int64_t>(positions.size());
+  manifest.run.shard_index = shard.index;
+  manifest.run.shard_count = shard.count;
+  report.items_total = manifest.run.items_total;
+  report.all_inputs = refs;
+  if (!shard.is_whole()) {
+    log_info("shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) + " (" + shard.source + "): " +
+             std::to_string(positions.size()) + " of " + std::to_string(refs.size()) + " items, manifest " +
+             report.manifest_path.string());
+  }
+
+  struct Pending {
+    std::int64_t index;
+    const ItemRef* ref;
+  };
+  // The item log of this session, beside the manifest; a killed earlier session's log (which its
+  // manifest refers to) goes once this session's first checkpoint no longer needs it.
+  const fs::path manifest_stem = report.manifest_path.stem();
+  std::vector<fs::path> stale_logs;
+  for (const auto& entry : fs::directory_iterator(pipeline.output_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(manifest_stem.string() + ".items.", 0) == 0 && entry.path().extension() == ".jsonl")
+      stale_logs.push_back(entry.path());
+  }
+  {
+    auto created = ItemLog::create(pipeline.output_dir /
+                                   (manifest_stem.string() + ".items." + std::to_string(::getpid()) + ".jsonl"));
+    if (!created) return created.status();
+    item_log = std::move(created).value();
+  }
+  std::map<std::string, std::int64_t> carried_per_configuration;
+  std::vector<Pending> to_run;
+  constexpr std::int64_t kRedoWarnings = 10;  // then one line with the count: a wiped folder would flood the log
+  std::int64_t redone = 0;
+  for (std::size_t i : positions) {
+    auto it = previous.find(refs[i].id);
+    bool done = it != previous.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs[i].source);
+    if (done) {
+      // A file missing, cut short (a full disk) or pointing out of the folder (an edited manifest): redo the item.
+      if (Status intact = check_outputs(it->second, pipeline.output_dir); !intact) {
+        if (++redone <= kRedoWarnings) {
+          log_warn("--resume: " + report.manifest_path.string() + ": item '" + refs[i].id + "' is run again: " + intact.message());
+        }
+        done = false;
+      }
+    }
+    if (done) {
+      ManifestItem& carried = it->second;
+      carried.index = static_cast<std::int64_t>(i);
+      ++carried_per_configuration[carried.pipeline_hash];
+      if (Status logged = item_log->append(carried); !logged) {
+        item_log->remove();
+        return logged;
+      }
+      ++report.items_skipped;
+      continue;
+    }
+    to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+  }
+  if (redone > kRedoWarnings) {
+    log_warn("--resume: " + std::to_string(redone) + " items recorded as ok in " + report.manifest_path.string() +
+             " are run again because a file of theirs is missing, of another size or outside the folder (the first " +
+             std::to_string(kRedoWarnings) + " are named above)");
+  }
+  // Provenance: the configurations of the carried items (older first), then this run's own.
+  {
+    for (const ManifestConfiguration& c : previous_configurations) {
+      if (carried_per_configuration.count(c.pipeline_hash)) add_configuration(manifest, c);
+    }
+    add_configuration(manifest, {pipeline_hash, pipeline.file.string(), identity_overrides(pipeline), manifest.run.started_at});
+  }
+  if (options.resume && report.items_skipped > 0) {
+    log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(positions.size()) +
+             " items already done");
+  }
+  for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
+  {
+    std::lock_guard<std::mutex> guard(manifest_mutex);
+    Status written = checkpoint();
+    if (written) {
+      for (const fs::path& stale : stale_logs)
+        if (stale != item_log->path()) fs::remove(stale, ec);
+    } else {
+      report.problems.push_back(written.message());
+    }
+    manifest_started = true;
+  }
+  previous.clear();  // carried into the log
+
+  // 4. The graph.
+  std::map<std::string, std::int64_t> failed_index;  // the sink's, for ordering the errors
+  std::atomic<bool> stop_emitting{false};
+  std::atomic<bool> stopped_on_error{false};
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::int64_t> max_in_flight{0};
+  std::size_t next_to_emit = 0;
+  RunProgress progress;
+  progress.to_run = static_cast<std::int64_t>(to_run.size());
+  progress.skipped = report.items_skipped;
+  auto last_manifest_write = Clock::now();
+  const bool fail_fast = pipeline.runtime.on_error == OnError::Fail;
+  auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
+
+  at::set_num_threads(pipeline.runtime.intra_op_threads);
+  // TBB caps workers at the number of cores unless told otherwise; honour an explicit request
+  // for more threads (e.g. stages that mostly wait on I/O).
+  std::unique_ptr<tbb::global_control> allow_threads;
+  if (pipeline.runtime.threads > tbb::this_task_arena::max_concurrency()) {
+    allow_threads = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                          static_cast<std::size_t>(pipeline.runtime.threads));
+  }
+  tbb::task_arena arena(pipeline.runtime.threads);
+  std::string graph_error;
+  arena.execute([&] {
+    using namespace tbb::flow;
+    graph g;
+    input_node<TokenPtr> emitter(g, [&](tbb::flow_control& control) -> TokenPtr {
+      if (next_to_emit >= to_run.size() || stop_emitting.load() || stop_requested()) {
+        if (stop_requested() && next_to_emit < to_run.size()) {
+          log_warn("stopping: finishing the items in flight, then writing the manifest (Ctrl-C again to quit now)");
+        }
+        control.stop();
+        return nullptr;
+      }
+      const Pending& pending = to_run[next_to_emit];
+      auto token = std::make_shared<Token>();
+      token->item = Item(pending.index, pending.ref->id, pending.ref->source);
+      token->sequence = next_to_emit++;
+      token->stage_ms.assign(stage_count, -1.0);
+      return token;
+    });
+    limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline.runtime.max_in_flight));
+    function_node<TokenPtr, TokenPtr> admit(g, unlimited, [&](TokenPtr token) {
+      if (stop_emitting.load() || stop_requested()) token->cancelled = true;
+      const std::int64_t now = ++in_flight;
+      std::int64_t seen = max_in_flight.load();
+      while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+      }
+      return token;
+    });
+    make_edge(emitter, limiter);
+    make_edge(limiter, admit);
+
+    // One node per stage; sequencers in front of ordered stages.
+    std::vector<std::unique_ptr<function_node<TokenPtr, TokenPtr>>> stage_nodes;
+    std::vector<std::unique_ptr<sequencer_node<TokenPtr>>> sequencers;
+    sender<TokenPtr>* previous_node = &admit;
+    for (std::size_t k = 0; k < stage_count; ++k) {
+      const StageConfig& config = stages[k];
+      StageInstance* instance = open.instances[k].get();
+      StageTimes* stage_times = times[k].get();
+      if (config.info->ordered) {
+        sequencers.push_back(std::make_unique<sequencer_node<TokenPtr>>(
+            g, [](const TokenPtr& token) { return token->sequence; }));
+        make_edge(*previous_node, *sequencers.back());
+        previous_node = sequencers.back().get();
+      }
+      const std::size_t concurrency = config.info->reentrant ? unlimited : serial;
+      stage_nodes.push_back(std::make_unique<function_node<TokenPtr, TokenPtr>>(
+          g, concurrency, [k, &config, instance, stage_times](TokenPtr token) {
+            if (token->cancelled || token->item.failed()) return token;  // passes through untouched
+            const auto start = Clock::now();
+            const Status status = instance->process(token->item);
+            const double ms = ms_since(start);
+            token->stage_ms[k] = ms;
+            {
+              std::lock_guard<std::mutex> lock(stage_times->mutex);
+              stage_times->ms.push_back(ms);
+            }
+            if (!status) token->item.fail(config.id, status.message());
+            return token;
+          }));
+      make_edge(*previous_node, *stage_nodes.back());
+      previous_node = stage_nodes.back().get();
+    }
+
+    function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
+      --in_flight;
+      if (token->cancelled) return continue_msg();
+      ManifestItem record = record_of(*token, stages, pipeline_hash, pipeline.output_dir);
+      token->item.release_slots();
+      if (record.ok) {
+        ++report.items_ok;
+      } else {
+        ++report.items_failed;
+        ++progress.failed;
+        report.errors.push_back({record.id, record.source, record.error->stage, record.error->message});
+        log_debug("item '" + record.id + "' failed in stage '" + record.error->stage + "': " + record.error->message);
+        if (fail_fast && !stopped_on_error.exchange(true)) {
+          stop_emitting = true;
+          log_error("item '" + record.id + "' failed in stage '" + record.error->stage +
+                    "' and on_error is 'fail': stopping after the items in flight");
+        }
+      }
+      std::lock_guard<std::mutex> guard(manifest_mutex);
+      if (!record.ok) failed_index[record.id] = record.index;
+      if (Status logged = item_log->append(record); !logged) {
+        // Not recorded: a --resume runs the item again.
+        report.problems.push_back("item '" + record.id + "' is not recorded: " + logged.message());
+        log_error(report.problems.back());
+      }
+      ++progress.done;
+      progress.elapsed_s = ms_since(run_start) / 1000.0;
+      if (options.on_progress) options.on_progress(progress);
+      if (ms_since(last_manifest_write) >= options.manifest_interval_s * 1000.0) {
+        manifest.stages = current_stats();
+        const auto checkpoint_start = Clock::now();
+        if (Status written = checkpoint(); !written) log_warn("cannot update the manifest: " + written.message());
+        log_debug(fmt::format("checkpoint of {} items: {:.3f} ms", item_log->count(), ms_since(checkpoint_start)));
+        last_manifest_write = Clock::now();
+      }
+      return continue_msg();
+    });
+    make_edge(*previous_node, sink);
+    make_edge(sink, limiter.decrementer());
+
+    try {
+      emitter.activate();
+      g.wait_for_all();
+    } catch (const std::exception& e) {
+      graph_error = exception_message(e);
+    }
+  });
+  if (!graph_error.empty()) report.problems.push_back("the run was aborted by an internal error: " + graph_error);
+
+  report.stopped_on_error = stopped_on_error.load();
+  report.items_not_run = static_cast<std::int64_t>(to_run.size()) - progress.done;
+  // A stop requested after the last item was emitted lost nothing: the run is complete.
+  report.interrupted = stop_requested() && report.items_not_run > 0;
+  report.max_in_flight_observed = max_in_flight.load();
+
+  // 6. close() every stage, in execution order.
+  CloseContext close_ctx;
+  close_ctx.output_dir = pipeline.output_dir;
+  close_ctx.items_total = report.items_total;
+  close_ctx.items_ok = report.items_ok + report.items_skipped;
+  close_ctx.items_failed = report.items_failed;
+  close_ctx.interrupted = report.interrupted || report.stopped_on_error;
+  close_ctx.run_outputs = &report.run_outputs;
+  close_ctx.shard_suffix = shard_suffix;
+  // The graph has drained: nothing appends to the log while the stages read it back.
+  close_ctx.for_each_ok_item = [&](const std::function<Status(const RecordedItem&)>& visit) {
+    std::lock_guard<std::mutex> guard(manifest_mutex);
+    return item_log->for_each(
+        [&](const ManifestItem& item) { return visit({item.id, item.index, item.outputs, item.metrics}); }, true);
+  };
+  for (std::size_t k = 0; k < stage_count; ++k) {
+    Status closed = open.instances[k]->close(close_ctx);
+    if (!closed) report.problems.push_back("stage '" + stages[k].id + "' (" + stages[k].type + "): close: " + closed.message());
+  }
+
+  {
+    // Errors in input order: the sink saw them in completion order.
+    std::stable_sort(report.errors.begin(), report.errors.end(), [&](const ItemFailure& a, const ItemFailure& b) {
+      return failed_index[a.item_id] < failed_index[b.item_id];
+    });
+  }
+  report.stages = current_stats();
+  report.elapsed_s = ms_since(run_start) / 1000.0;
+  std::lock_guard<std::mutex> guard(manifest_mutex);
+  manifest.stages = report.stages;
+  manifest.run_outputs = report.run_outputs;
+  manifest.run.finished_at = utc_timestamp();
+  manifest.run.state = report.interrupted ? "interrupted" : report.stopped_on_error ? "stopped" : "complete";
+  // The final manifest lists every item inline, read back from the log, which then goes; if it
+  // cannot be written, a checkpoint (with the log kept) records the end instead.
+  manifest.items_log.reset();
+  Status final_written = write_manifest(report.manifest_path, manifest, [&](const std::function<Status(const ManifestItem&)>& visit) {
+    return item_log->for_each(visit);
+  });
+  if (final_written) {
+    item_log->remove();
+  } else {
+    report.problems.push_back(final_written.message());
+    if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+  }
+  run_over = true;
+  return report;
+}
+
+}  // namespace lrpflow
