@@ -49,7 +49,7 @@ void add_merge_command(CLI::App& app, CliGlobals& globals) {
     log_info("merged " + std::to_string(manifest.items.size()) + " items (" + std::to_string(merged.value().items_failed) +
              " failed) into " + (dir / "manifest.json").string());
     globals.exit_code = merged.value().items_failed > 0 ? kExitItemsFailed : kExitOk;
-    if (args->report) globals.exit_code = write_report_after(dir, manifest, globals.exit_code);
+    if (args->report) globals.exit_code = write_report_after(dir, manifest, globals.registry(), globals.exit_code);
   });
 }
 

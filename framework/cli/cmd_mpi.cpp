@@ -96,7 +96,7 @@ int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlag
                " items (" + std::to_string(merged.value().items_failed) + " failed) into " +
                (pipeline.output_dir / "manifest.json").string());
       if (merged.value().items_failed > 0) exit_code = std::max(exit_code, kExitItemsFailed);
-      if (pipeline.write_report) exit_code = write_report_after(pipeline.output_dir, merged.value().manifest, exit_code);
+      if (pipeline.write_report) exit_code = write_report_after(pipeline.output_dir, merged.value().manifest, registry, exit_code);
     }
   }
   // Every rank returns rank 0's verdict would need another collective; each rank reports its own

@@ -5,12 +5,16 @@
 #include "commands.h"
 #include "lrpflow/log.h"
 #include "lrpflow/manifest.h"
+#include "lrpflow/registry.h"
 #include "lrpflow/report.h"
 
 namespace lrpflow::cli {
 
-int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, int exit_code) {
-  if (Status written = write_report(dir, manifest); !written) {
+int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, const PluginRegistry& registry,
+                       int exit_code) {
+  ReportOptions options;
+  add_stage_vocabulary(options, registry);
+  if (Status written = write_report(dir, manifest, options); !written) {
     log_error("report: " + written.message());
     return std::max(exit_code, kExitItemsFailed);
   }
@@ -42,7 +46,9 @@ void add_report_command(CLI::App& app, CliGlobals& globals) {
     if (Status paths = check_manifest_paths(manifest.value(), dir, (dir / "manifest.json").string()); !paths) {
       log_warn(paths.message() + "; the report neither reads nor links it");
     }
-    const Status written = write_report(dir, manifest.value(), args->options);
+    ReportOptions options = args->options;
+    add_stage_vocabulary(options, globals.registry());
+    const Status written = write_report(dir, manifest.value(), options);
     if (!written) {
       log_error(written.message());
       globals.exit_code = kExitInvalid;

@@ -164,7 +164,7 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const
       log_error("report: " + manifest.status().message());
       exit_code = std::max(exit_code, kExitItemsFailed);
     } else {
-      exit_code = write_report_after(report.value().output_dir, manifest.value(), exit_code);
+      exit_code = write_report_after(report.value().output_dir, manifest.value(), registry, exit_code);
     }
   }
   return exit_code;

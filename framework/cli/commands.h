@@ -75,8 +75,10 @@ int run_pipeline_shard(const Pipeline& pipeline, PluginRegistry& registry, const
 
 // The HTML report after a run or merge (cmd_report.cpp): builds DIR/report from `manifest`, logs
 // where it is, and returns `exit_code`, raised to kExitItemsFailed when the report could not be
-// written. The one place run, merge and --mpi write their report.
-int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, int exit_code);
+// written. The one place run, merge and --mpi write their report; what the stage types of
+// `registry` declare about their outputs (report sections, thumbnails) shapes the pages.
+int write_report_after(const std::filesystem::path& dir, const Manifest& manifest, const PluginRegistry& registry,
+                       int exit_code);
 
 // `--mpi` (cmd_mpi.cpp): shard = rank/size; rank 0 merges after every rank reported its status.
 int run_mpi(const Pipeline& pipeline, PluginRegistry& registry, const ResumeFlags& resume);

@@ -69,6 +69,7 @@ StageTypeInfo critical_paths_type() {
                                {}};
       });
   info.reentrant = true;
+  info.report_sections = {{"Critical path", {"graph_svg"}, true, 50}};
   return info;
 }
 
@@ -94,6 +95,7 @@ StageTypeInfo fidelity_type() {
   info.reentrant = true;
   // fidelity_sweep.shard-I-of-N.csv: mean MSE/SMAPE per (layer, selector, k, n) over `items`.
   info.mean_csv_outputs = {{"fidelity_csv", {"layer", "selector", "k", "n"}}};
+  info.report_sections = {{"Fidelity", {"fidelity_plot"}, true, 60}};
   return info;
 }
 

@@ -50,6 +50,10 @@ StageTypeInfo heatmap_type() {
         return slots;
       });
   info.reentrant = true;
+  info.report_sections = {{"Input and relevance", {"input_image", "model_input", "heatmap", "heatmap_overlay"}, false, 10},
+                          {"Activation heatmaps", {"activation_heatmap"}, false, 20},
+                          {"Neuron heatmaps", {"neuron_heatmap"}, false, 30}};
+  info.report_thumbnail_kinds = {"heatmap"};
   return info;
 }
 
@@ -74,6 +78,7 @@ StageTypeInfo deconv_type() {
                                {}};
       });
   info.reentrant = true;
+  info.report_sections = {{"Deconvolution", {"deconv", "deconv_grid"}, false, 40}};
   return info;
 }
 

@@ -57,6 +57,8 @@ StageTypeInfo png_writer_type() {
         return slots;
       });
   info.reentrant = true;
+  // The quickstart's `kind: input_image`: the photo beside the relevance (the heatmap stage's section).
+  info.report_sections = {{"Input and relevance", {"input_image"}, false, 10}};
   return info;
 }
 

@@ -1,5 +1,7 @@
 #include "demo_run.h"
 
+#include "lrpflow/registry.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -158,6 +160,17 @@ Manifest write_demo_run(const fs::path& dir, int item_count) {
                    // An absolute path (a manifest must not have them): neither read nor linked.
                    {"summary", (fs::absolute(dir) / "fidelity.csv").string()}};
   return m;
+}
+
+ReportOptions shipped_report_options() {
+  static const ReportOptions options = [] {
+    PluginRegistry registry;
+    registry.load_directories(PluginRegistry::search_path({}));
+    ReportOptions o;
+    add_stage_vocabulary(o, registry);
+    return o;
+  }();
+  return options;
 }
 
 }  // namespace lrpflow::testing

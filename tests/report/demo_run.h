@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "lrpflow/manifest.h"
+#include "lrpflow/report.h"
 
 namespace lrpflow::testing {
 
@@ -14,5 +15,9 @@ namespace lrpflow::testing {
 // missing output files, item 3's id contains <script>, items 4 and 5 have ids that share a safe
 // file name, item 6 (if any) has a corrupt prediction file; the rest are plain ok items.
 Manifest write_demo_run(const std::filesystem::path& dir, int item_count);
+
+// Report options with what the shipped plugins (the build tree's) declare about their outputs,
+// as `lrpflow report` uses them.
+ReportOptions shipped_report_options();
 
 }  // namespace lrpflow::testing

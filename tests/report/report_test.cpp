@@ -76,7 +76,11 @@ class ReportTest : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
-  void write(const ReportOptions& options = {}) {
+  // With what the shipped stage types declare about their outputs, as `lrpflow report` does.
+  void write(ReportOptions options = {}) {
+    const ReportOptions shipped = testing::shipped_report_options();
+    options.sections = shipped.sections;
+    options.thumbnail_kinds = shipped.thumbnail_kinds;
     const Status status = write_report(dir_, manifest_, options);
     ASSERT_TRUE(status.is_ok()) << status.message();
   }
@@ -406,9 +410,47 @@ TEST_F(ReportTest, ReportFromAManifestReadBackIsTheSame) {
   write();
   const std::string direct = page("index.html");
   const std::string direct_item = page("items/img_0.html");
-  ASSERT_TRUE(write_report(dir_, read.value(), {}).is_ok());
+  ASSERT_TRUE(write_report(dir_, read.value(), testing::shipped_report_options()).is_ok());
   EXPECT_EQ(page("index.html"), direct);
   EXPECT_EQ(page("items/img_0.html"), direct_item);
+}
+
+// The report knows no output kind by name: the sections come from the stage types. The shipped
+// ones declare the six sections in page order; without any, the images are only in Files.
+TEST_F(ReportTest, SectionsAndThumbnailsComeFromTheStageTypes) {
+  const ReportOptions shipped = testing::shipped_report_options();
+  EXPECT_EQ(shipped.thumbnail_kinds, (std::vector<std::string>{"heatmap"}));
+  std::vector<std::string> declared;
+  for (const ReportSection& section : shipped.sections) declared.push_back(section.heading);
+  EXPECT_NE(std::find(declared.begin(), declared.end(), "Fidelity"), declared.end());  // the demo item has no plot
+  write();
+  const std::string with = page("items/img_0.html");
+  std::size_t previous = 0;
+  for (const char* heading : {"Input and relevance", "Activation heatmaps", "Neuron heatmaps", "Deconvolution",
+                              "Critical path"}) {
+    const std::size_t at = with.find("<h2>" + std::string(heading) + "</h2>");
+    ASSERT_NE(at, std::string::npos) << heading;
+    EXPECT_GT(at, previous) << heading << " is out of order";
+    previous = at;
+  }
+
+  ReportOptions bare;
+  ASSERT_TRUE(write_report(dir_, manifest_, bare).is_ok());
+  const std::string without = page("items/img_0.html");
+  EXPECT_EQ(without.find("<h2>Deconvolution</h2>"), std::string::npos);
+  EXPECT_EQ(without.find("<div class=\"gallery\">"), std::string::npos);
+  EXPECT_NE(without.find("0_heatmap.png"), std::string::npos);  // still listed under Files
+  EXPECT_EQ(page("index.html").find("class=\"thumb\""), std::string::npos);
+
+  // A plugin's section heading is text from a plugin: escaped, and merged with one of the same name.
+  ReportOptions hostile;
+  hostile.sections = {{"<b>Mine</b>", {"deconv"}, false, 5}, {"<b>Mine</b>", {"heatmap"}, true, 70}};
+  ASSERT_TRUE(write_report(dir_, manifest_, hostile).is_ok());
+  const std::string mine = page("items/img_0.html");
+  EXPECT_NE(mine.find("<h2>&lt;b&gt;Mine&lt;/b&gt;</h2>"), std::string::npos);
+  EXPECT_EQ(mine.find("<b>Mine</b>"), std::string::npos);
+  const std::size_t deconv = mine.find("0_deconv"), heat = mine.find("0_heatmap.png");
+  EXPECT_LT(deconv, heat);  // one section, kinds in declaration order
 }
 
 TEST_F(ReportTest, ReportPathThatIsAFileIsAnErrorNamingIt) {

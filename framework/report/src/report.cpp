@@ -16,6 +16,7 @@
 
 #include "lrpflow/files.h"
 #include "lrpflow/output_layout.h"
+#include "lrpflow/registry.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -55,21 +56,22 @@ nav.pager{margin:10px 0}nav.pager a,nav.pager span{margin-right:6px}nav.pager .c
 .muted{color:#8a94a3}
 )css";
 
-// Output kinds shown as images on the item page, in this order and under these headings.
-struct ImageSection {
-  const char* heading;
-  std::vector<std::string> kinds;
-  bool wide;  // graphs and grids get the page width
-};
-const std::vector<ImageSection>& image_sections() {
-  static const std::vector<ImageSection> sections = {
-      {"Input and relevance", {"input_image", "model_input", "heatmap", "heatmap_overlay"}, false},
-      {"Activation heatmaps", {"activation_heatmap"}, false},
-      {"Neuron heatmaps", {"neuron_heatmap"}, false},
-      {"Deconvolution", {"deconv", "deconv_grid"}, false},
-      {"Critical path", {"graph_svg"}, true},
-      {"Fidelity", {"fidelity_plot"}, true},
-  };
+// The sections of an item page: one per heading, kinds in declaration order, by position.
+std::vector<ReportSection> merged_sections(const std::vector<ReportSection>& declared) {
+  std::vector<ReportSection> sections;
+  for (const ReportSection& section : declared) {
+    auto same = std::find_if(sections.begin(), sections.end(), [&](const ReportSection& s) { return s.heading == section.heading; });
+    if (same == sections.end()) {
+      sections.push_back(section);
+      continue;
+    }
+    for (const std::string& kind : section.kinds)
+      if (std::find(same->kinds.begin(), same->kinds.end(), kind) == same->kinds.end()) same->kinds.push_back(kind);
+    same->wide = same->wide || section.wide;
+    same->position = std::min(same->position, section.position);
+  }
+  std::stable_sort(sections.begin(), sections.end(),
+                   [](const ReportSection& a, const ReportSection& b) { return a.position < b.position; });
   return sections;
 }
 
@@ -179,6 +181,7 @@ struct Context {
   fs::path output_dir;
   fs::path report_dir;
   ReportOptions options;
+  std::vector<ReportSection> sections;  // merged_sections(options.sections)
   int page_count = 1;
 };
 
@@ -381,18 +384,21 @@ std::string item_table(const Context& ctx, const std::vector<ItemView>& views, i
   html += "</h2>\n";
   if (views.empty()) return html + "<p class=\"muted\">No items were recorded.</p>\n";
   html += pager(ctx, page);
-  html += "<table class=\"items\">\n<tr><th class=\"num\">#</th><th>heatmap</th><th>item</th><th>prediction</th>"
+  const std::string thumb_heading = ctx.options.thumbnail_kinds.empty() ? "" : html_escape(ctx.options.thumbnail_kinds.front());
+  html += "<table class=\"items\">\n<tr><th class=\"num\">#</th><th>" + thumb_heading + "</th><th>item</th><th>prediction</th>"
           "<th>true class</th><th>status</th></tr>\n";
   for (std::size_t i = begin; i < end; ++i) {
     const ItemView& view = views[i];
     const ManifestItem& item = *view.item;
     const std::string href = "items/" + url_path(view.page);
-    const OutputFile* thumb = first_output(item, "heatmap");
+    const OutputFile* thumb = nullptr;
+    for (const std::string& kind : ctx.options.thumbnail_kinds)
+      if (!thumb) thumb = first_output(item, kind);
     std::string thumb_html;
     if (thumb) {
-      thumb_html = "<a href=\"" + href + "\">" + image_or_placeholder(ctx, thumb->path, 1, "heatmap", "thumb") + "</a>";
-    } else {
-      thumb_html = "<div class=\"missing small\">no heatmap</div>";
+      thumb_html = "<a href=\"" + href + "\">" + image_or_placeholder(ctx, thumb->path, 1, thumb->kind, "thumb") + "</a>";
+    } else if (!ctx.options.thumbnail_kinds.empty()) {
+      thumb_html = "<div class=\"missing small\">no " + html_escape(ctx.options.thumbnail_kinds.front()) + "</div>";
     }
     std::string status = status_badge(item);
     if (item.error) status += " <span class=\"muted\">in " + html_escape(item.error->stage) + "</span>";
@@ -653,14 +659,14 @@ std::string item_page(const Context& ctx, const Manifest& manifest, const std::v
   }
   html += prediction_section(view.prediction);
 
-  for (const ImageSection& section : image_sections()) {
+  for (const ReportSection& section : ctx.sections) {
     std::string gallery;
     for (const std::string& kind : section.kinds) {
       for (const OutputFile& file : item.outputs) {
         if (file.kind == kind) gallery += figure(ctx, file, 2, section.wide);
       }
     }
-    if (!gallery.empty()) html += "<h2>" + std::string(section.heading) + "</h2>\n<div class=\"gallery\">\n" + gallery + "</div>\n";
+    if (!gallery.empty()) html += "<h2>" + html_escape(section.heading) + "</h2>\n<div class=\"gallery\">\n" + gallery + "</div>\n";
   }
   html += metrics_section(item);
   if (!item.timings_ms.empty()) {
@@ -713,6 +719,7 @@ Status write_report(const fs::path& output_dir, const Manifest& manifest, const 
   ctx.output_dir = output_dir;
   ctx.report_dir = output_dir / "report";
   ctx.options = options;
+  ctx.sections = merged_sections(options.sections);
 
   std::error_code ec;
   for (const fs::path& dir : {ctx.report_dir, ctx.report_dir / "items"}) {
@@ -752,6 +759,15 @@ Status write_report(const fs::path& output_dir, const Manifest& manifest, const 
   remove_stale_pages(ctx.report_dir / "items", item_pages, /*only_list_pages=*/false);
   remove_stale_pages(ctx.report_dir, list_pages, /*only_list_pages=*/true);
   return Status::ok();
+}
+
+void add_stage_vocabulary(ReportOptions& options, const PluginRegistry& registry) {
+  for (const StageTypeInfo* stage : registry.stages()) {
+    options.sections.insert(options.sections.end(), stage->report_sections.begin(), stage->report_sections.end());
+    for (const std::string& kind : stage->report_thumbnail_kinds)
+      if (std::find(options.thumbnail_kinds.begin(), options.thumbnail_kinds.end(), kind) == options.thumbnail_kinds.end())
+        options.thumbnail_kinds.push_back(kind);
+  }
 }
 
 }  // namespace lrpflow

@@ -148,6 +148,15 @@ struct MeanCsvOutput {
   std::vector<std::string> key_columns;  // e.g. layer, selector, k, n
 };
 
+// How the report shows some of a stage's output kinds on an item page: as images under a heading.
+// Sections with the same heading (from several stage types) are one section.
+struct ReportSection {
+  std::string heading;             // e.g. "Deconvolution"
+  std::vector<std::string> kinds;  // output kinds shown under it, in this order
+  bool wide = false;               // graphs and grids get the page width
+  int position = 0;                // where on the page, smaller first (the shipped stages: 10 to 60)
+};
+
 struct StageTypeInfo {
   std::string type;          // the `type:` value in YAML, e.g. "image_loader"
   std::string description;   // one line, shown by `lrpflow plugins`
@@ -159,6 +168,9 @@ struct StageTypeInfo {
   std::function<SlotDeclaration(const Options&)> slots;
   std::function<std::unique_ptr<StageInstance>()> create;
   std::vector<MeanCsvOutput> mean_csv_outputs;  // how its run-level CSVs merge across shards
+  std::vector<ReportSection> report_sections;   // how the report shows its item outputs
+  // Output kinds that make a good thumbnail in the report's item list (the heatmap), best first.
+  std::vector<std::string> report_thumbnail_kinds;
 };
 
 namespace detail {

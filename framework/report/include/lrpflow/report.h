@@ -21,16 +21,28 @@
 #include <string_view>
 
 #include "lrpflow/manifest.h"
+#include "lrpflow/stage.h"
 #include "lrpflow/markup.h"  // html_escape, for callers that build page text
 #include "lrpflow/status.h"
 
 namespace lrpflow {
 
+class PluginRegistry;
+
 struct ReportOptions {
   int items_per_page = 100;    // rows of the item list per page (>= 1)
   int max_listed_errors = 500; // the run page's error list stops here (the item list has them all)
   std::string title;           // page title; empty: "lrpflow run: <pipeline file name>"
+  // What the stage types say about their outputs (add_stage_vocabulary): the image sections of
+  // an item page and the kinds of the item list's thumbnail. Without them the item pages list
+  // every file in the Files table only and the item list shows no thumbnail.
+  std::vector<ReportSection> sections;
+  std::vector<std::string> thumbnail_kinds;
 };
+
+// Adds what every stage type of `registry` declares (StageTypeInfo::report_sections and
+// report_thumbnail_kinds) to `options`.
+void add_stage_vocabulary(ReportOptions& options, const PluginRegistry& registry);
 
 // Writes DIR/report/ for the run recorded in `manifest` whose outputs live under `output_dir`.
 // Output files that do not exist are shown as placeholders naming the file. Errors name the path
