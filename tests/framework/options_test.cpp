@@ -169,5 +169,52 @@ TEST(Item, NamedTypesInAnyHaveTheirNameAndTypedAccess) {
   EXPECT_EQ(item.get<Apple>("other").status().message(), "slot 'other' holds a value of another type");
 }
 
+// Overlays: what concurrent branches of a pipeline work on. Reads fall through to the base,
+// writes stay in the overlay, absorb() merges a branch and flattened() folds the chain.
+TEST(Item, OverlaysReadThroughWriteLocallyAndMerge) {
+  auto base = std::make_shared<Item>(4, "id", "src.png");
+  base->set("shared", std::string("base"));
+  base->add_output("input", "id.input.png");
+  base->set_metric("m", 1);
+  auto left = std::make_shared<Item>(std::shared_ptr<const Item>(base));
+  auto right = std::make_shared<Item>(std::shared_ptr<const Item>(base));
+  EXPECT_EQ(left->id(), "id");
+  EXPECT_EQ(left->index(), 4);
+  EXPECT_EQ(*left->get<std::string>("shared").value(), "base");
+  left->set("l", std::string("left"));
+  right->set("shared", std::string("right"));
+  right->add_output("heat", "id.heat.png");
+  right->set_metric("m", 2);
+  EXPECT_FALSE(base->has("l"));                                  // the base is not changed
+  EXPECT_EQ(*base->get<std::string>("shared").value(), "base");
+  EXPECT_FALSE(right->has("l"));                                 // siblings do not see each other
+  EXPECT_TRUE(right->outputs().size() == 1 && base->outputs().size() == 1);
+
+  Item joined{std::shared_ptr<const Item>(base)};
+  joined.absorb(*left);
+  joined.absorb(*right);
+  EXPECT_EQ(*joined.get<std::string>("l").value(), "left");
+  EXPECT_EQ(*joined.get<std::string>("shared").value(), "right");
+  const Item flat = joined.flattened();
+  EXPECT_EQ(flat.base(), nullptr);
+  ASSERT_EQ(flat.outputs().size(), 2u);
+  EXPECT_EQ(flat.outputs()[0].path, "id.input.png");
+  EXPECT_EQ(flat.outputs()[1].path, "id.heat.png");
+  EXPECT_EQ(flat.metrics().at("m"), 2.0);
+
+  // A failed base fails its overlays; an overlay's own first error is kept when merging.
+  right->fail("heat", "boom");
+  EXPECT_FALSE(base->failed());
+  Item merged{std::shared_ptr<const Item>(base)};
+  merged.absorb(*right);
+  left->fail("later", "second");
+  merged.absorb(*left);
+  ASSERT_TRUE(merged.failed());
+  EXPECT_EQ(merged.error()->stage, "heat");
+  base->fail("load", "first");
+  EXPECT_TRUE(left->failed());
+  EXPECT_EQ(Item(std::shared_ptr<const Item>(base)).error()->stage, "load");
+}
+
 }  // namespace
 }  // namespace lrpflow

@@ -181,6 +181,29 @@ TEST(Pipeline, InputsOrderStagesTopologically) {
   EXPECT_EQ(load.pipeline->stages[2].id, "write");
 }
 
+// Concurrent branches each work on their own overlay of the item: writing a slot the other
+// writes or reads would make the result depend on timing, so validation refuses it.
+TEST(Pipeline, ConcurrentStagesMayNotWriteWhatTheOtherWritesOrReads) {
+  auto load_with = [](const std::string& left, const std::string& right) {
+    return parse("version: 1\n"
+                 "stages:\n"
+                 "  - {id: src, type: test_source, options: {count: 1}}\n"
+                 "  - {id: left, type: test_tag, inputs: [src], options: " + left + "}\n"
+                 "  - {id: right, type: test_tag, inputs: [src], options: " + right + "}\n");
+  };
+  const PipelineLoad both_write = load_with("{write: x}", "{write: x}");
+  EXPECT_TRUE(has_error(both_write, 5, 5,
+                        "stages 'left' and 'right' run concurrently (neither is among the other's inputs), and 'left' "
+                        "writes slot 'x', which 'right' writes too: add one to the other's 'inputs'"))
+      << test::all_messages(both_write);
+  const PipelineLoad overwrites_read = load_with("{read: [value], write: a}", "{write: value}");
+  EXPECT_TRUE(has_error(overwrites_read, 5, 5,
+                        "stages 'right' and 'left' run concurrently (neither is among the other's inputs), and 'right' "
+                        "writes slot 'value', which 'left' reads: add one to the other's 'inputs'"))
+      << test::all_messages(overwrites_read);
+  EXPECT_TRUE(load_with("{read: [value], write: a}", "{read: [value], write: b}").ok());  // disjoint writes, shared reads
+}
+
 TEST(Pipeline, ExactlyOneSourceAndItComesFirst) {
   const PipelineLoad none = parse("version: 1\nstages:\n  - id: w\n    type: test_writer\n");
   EXPECT_TRUE(has_error(none, 3, 5, "no source stage: the first stage must read the inputs (source types: test_source)"));

@@ -155,6 +155,102 @@ TEST(Runtime, BackpressureBoundsItemsInFlight) {
   for (const ManifestItem& item : manifest_of(out.path()).items) EXPECT_LE(item.metrics.at("concurrent"), 2.0);
 }
 
+// A declared DAG runs as a DAG: two branches after the source run at the same time on the same
+// item (one item in flight, so any overlap is between the branches), and the join sees both.
+TEST(RuntimeGraph, ConcurrentBranchesOverlapOnOneItem) {
+  test::TempDir out;
+  const RunResult r = run(source(6) +
+                              "  - {id: left, type: test_slow, inputs: [src], options: {sleep_ms: 60, metric: left_active}}\n"
+                              "  - {id: right, type: test_slow, inputs: [src], options: {sleep_ms: 60, metric: right_active}}\n"
+                              "  - {id: after, type: test_tag, inputs: [left, right], options: {read: [value], write: done}}\n"
+                              "runtime: {threads: 2, max_in_flight: 1}\n",
+                          out.path());
+  ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
+  EXPECT_EQ(r.report.value().items_ok, 6);
+  int overlapped = 0;
+  for (const ManifestItem& item : manifest_of(out.path()).items) {
+    const double both = std::max(item.metrics.at("left_active"), item.metrics.at("right_active"));
+    EXPECT_LE(both, 2.0) << item.id;
+    overlapped += both == 2.0;
+    EXPECT_TRUE(item.timings_ms.count("left") && item.timings_ms.count("right") && item.timings_ms.count("after"));
+  }
+  // 60 ms each: on two threads the branches meet on nearly every item, even on a busy machine.
+  EXPECT_GE(overlapped, 3);
+
+  // The same stages as a chain never overlap (one item in flight).
+  test::TempDir chain;
+  const RunResult c = run(source(3) +
+                              "  - {id: left, type: test_slow, options: {sleep_ms: 20, metric: left_active}}\n"
+                              "  - {id: right, type: test_slow, options: {sleep_ms: 20, metric: right_active}}\n"
+                              "runtime: {threads: 2, max_in_flight: 1}\n",
+                          chain.path());
+  ASSERT_TRUE(c.report.is_ok()) << c.report.status().message();
+  for (const ManifestItem& item : manifest_of(chain.path()).items) {
+    EXPECT_EQ(item.metrics.at("left_active"), 1.0);
+    EXPECT_EQ(item.metrics.at("right_active"), 1.0);
+  }
+}
+
+// Branches write their own slots on their own overlay; where they join, a stage reads what each
+// branch wrote, and the item records every branch's outputs: the same as the chain of the stages.
+TEST(RuntimeGraph, JoinSeesEveryBranchAndRecordsTheSameAsTheChain) {
+  const std::string stages_dag =
+      "  - {id: a, type: test_tag, inputs: [src], options: {read: [value], write: a}}\n"
+      "  - {id: b, type: test_tag, inputs: [src], options: {read: [value], write: b}}\n"
+      "  - {id: b2, type: test_tag, inputs: [b], options: {read: [b], write: b2}}\n"
+      "  - {id: c, type: test_tag, inputs: [src], options: {read: [value], write: c}}\n"
+      "  - {id: join, type: test_tag, inputs: [a, b2, c], options: {read: [a, b2, c, value], write: j}}\n";
+  const std::string stages_chain =
+      "  - {id: a, type: test_tag, options: {read: [value], write: a}}\n"
+      "  - {id: b, type: test_tag, options: {read: [value], write: b}}\n"
+      "  - {id: b2, type: test_tag, options: {read: [b], write: b2}}\n"
+      "  - {id: c, type: test_tag, options: {read: [value], write: c}}\n"
+      "  - {id: join, type: test_tag, options: {read: [a, b2, c, value], write: j}}\n";
+  test::TempDir dag, chain;
+  const RunResult d = run(source(20) + stages_dag + "runtime: {threads: 2, max_in_flight: 4}\n", dag.path());
+  const RunResult c = run(source(20) + stages_chain + "runtime: {threads: 2, max_in_flight: 4}\n", chain.path());
+  ASSERT_TRUE(d.report.is_ok()) << d.report.status().message();
+  ASSERT_TRUE(c.report.is_ok()) << c.report.status().message();
+  EXPECT_EQ(d.report.value().items_ok, 20);
+  auto joined = read_file(dag.path() / "tags/item-003.j.txt");
+  ASSERT_TRUE(joined) << joined.status().message();
+  EXPECT_EQ(joined.value(), "join(a(3),b2(b(3)),c(3),3)");
+  const Manifest md = manifest_of(dag.path()), mc = manifest_of(chain.path());
+  ASSERT_EQ(md.items.size(), mc.items.size());
+  for (std::size_t i = 0; i < md.items.size(); ++i) {
+    ASSERT_EQ(md.items[i].outputs.size(), 5u) << md.items[i].id;
+    for (std::size_t o = 0; o < md.items[i].outputs.size(); ++o) {
+      EXPECT_EQ(md.items[i].outputs[o].path, mc.items[i].outputs[o].path) << md.items[i].id;
+      auto a = read_file(dag.path() / md.items[i].outputs[o].path), b = read_file(chain.path() / mc.items[i].outputs[o].path);
+      ASSERT_TRUE(a && b);
+      EXPECT_EQ(a.value(), b.value());
+    }
+  }
+}
+
+// A branch that fails fails the item (its first error in pipeline order); the other branch still
+// ran, the join did not.
+TEST(RuntimeGraph, AFailingBranchFailsTheItemAndTheJoinIsSkipped) {
+  test::TempDir out;
+  const RunResult r = run(source(4) +
+                              "  - {id: boom, type: test_fail, inputs: [src], options: {ids: [item-001]}}\n"
+                              "  - {id: other, type: test_tag, inputs: [src], options: {read: [value], write: o}}\n"
+                              "  - {id: join, type: test_tag, inputs: [boom, other], options: {read: [o], write: j}}\n",
+                          out.path());
+  ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
+  EXPECT_EQ(r.report.value().items_failed, 1);
+  for (const ManifestItem& item : manifest_of(out.path()).items) {
+    if (item.id != "item-001") {
+      EXPECT_TRUE(item.ok) << item.id;
+      continue;
+    }
+    ASSERT_TRUE(item.error.has_value());
+    EXPECT_EQ(item.error->stage, "boom");
+    EXPECT_TRUE(item.timings_ms.count("other"));
+    EXPECT_FALSE(item.timings_ms.count("join"));
+  }
+}
+
 TEST(Runtime, FailedItemsAreRecordedAndOthersSucceed) {
   test::TempDir out;
   const RunResult r = run(source(12, ", fail_load: [item-004]") +

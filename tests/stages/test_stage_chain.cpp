@@ -367,5 +367,46 @@ TEST(StageChain, BadSelectionOptionsNameTheStageBeforeAnyItemRuns) {
   fs::remove_all(dir);
 }
 
+// The declared graph runs as a graph: with heatmaps and deconvolution as two branches after
+// fidelity (both read the selection, neither writes a slot), every file is byte-for-byte what
+// the chain writes, and the manifest records the same outputs and metrics.
+TEST(StageChain, HeatmapAndDeconvAsConcurrentBranchesWriteWhatTheChainWrites) {
+  const fs::path dir = fresh_dir("branches");
+  write_inputs("tiny_cnn", dir);
+  const std::string layers = "[\"0\", \"2\", \"5\", \"9\"]";
+  const std::string chain = chain_pipeline("tiny_cnn", layers, dir / "chain");
+  std::string branches = chain_pipeline("tiny_cnn", layers, dir / "branches");
+  for (const char* stage : {"heatmap", "deconv"}) {
+    const std::string key = std::string("{id: ") + stage + ", type: " + stage + ", ";
+    ASSERT_NE(branches.find(key), std::string::npos);
+    branches.replace(branches.find(key), key.size(), key + "inputs: [fidelity], ");
+  }
+  const std::string save = "{id: save, type: npy_writer, ";
+  branches.replace(branches.find(save), save.size(), save + "inputs: [heatmap, deconv], ");
+  const RunReport a = run_text(chain, dir), b = run_text(branches, dir);
+  EXPECT_EQ(a.items_ok, b.items_ok);
+  EXPECT_GT(b.items_ok, 0);
+  EXPECT_EQ(b.items_failed, 0);
+  auto ma = read_manifest(a.manifest_path), mb = read_manifest(b.manifest_path);
+  ASSERT_TRUE(ma && mb);
+  ASSERT_EQ(ma.value().items.size(), mb.value().items.size());
+  std::size_t files = 0;
+  for (std::size_t i = 0; i < ma.value().items.size(); ++i) {
+    const ManifestItem &x = ma.value().items[i], &y = mb.value().items[i];
+    EXPECT_EQ(x.metrics, y.metrics) << x.id;
+    ASSERT_EQ(x.outputs.size(), y.outputs.size()) << x.id;
+    for (std::size_t o = 0; o < x.outputs.size(); ++o) {
+      EXPECT_EQ(x.outputs[o].kind, y.outputs[o].kind) << x.id;
+      EXPECT_EQ(x.outputs[o].path, y.outputs[o].path) << x.id;
+      auto fa = read_file(dir / "chain" / x.outputs[o].path), fb = read_file(dir / "branches" / y.outputs[o].path);
+      ASSERT_TRUE(fa && fb) << x.outputs[o].path;
+      EXPECT_TRUE(fa.value() == fb.value()) << x.outputs[o].path << " differs";
+      ++files;
+    }
+  }
+  EXPECT_GT(files, 20u);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace lrpflow

@@ -48,4 +48,19 @@ std::string slot_type_article(const SlotType& type) {
   return (vowel ? "an " : "a ") + name;
 }
 
+void Item::absorb(const Item& overlay) {
+  for (const auto& [name, value] : overlay.slots_) slots_[name] = value;
+  outputs_.insert(outputs_.end(), overlay.outputs_.begin(), overlay.outputs_.end());
+  for (const auto& [name, value] : overlay.metrics_) metrics_[name] = value;
+  if (overlay.error_ && !failed()) error_ = overlay.error_;
+}
+
+Item Item::flattened() const {
+  std::vector<const Item*> chain;
+  for (const Item* item = this; item; item = item->base_.get()) chain.push_back(item);
+  Item flat(index_, id_, source_);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) flat.absorb(**it);
+  return flat;
+}
+
 }  // namespace lrpflow

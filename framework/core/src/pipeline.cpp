@@ -882,6 +882,33 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
         }
       }
     }
+    // Stages neither of which runs after the other run concurrently on the same item (each on its
+    // own overlay of it): they must not write the same slot, and neither may write a slot the
+    // other reads, or what a slot holds would depend on timing.
+    for (std::size_t a = 0; a < n; ++a) {
+      for (std::size_t b = a + 1; b < n; ++b) {
+        if (ancestors[a].count(b) || ancestors[b].count(a)) continue;
+        auto conflict = [&](std::size_t writer, std::size_t other, bool other_writes) {
+          for (const SlotSpec& write : declared[writer].slots.writes) {
+            const auto& others = other_writes ? declared[other].slots.writes : declared[other].slots.reads;
+            for (const SlotSpec& spec : others) {
+              if (spec.name != write.name) continue;
+              checker.error_at(stage_nodes[std::max(writer, other)],
+                               "stages '" + declared[writer].id + "' and '" + declared[other].id +
+                                   "' run concurrently (neither is among the other's inputs), and '" +
+                                   declared[writer].id + "' writes slot '" + write.name + "', which '" +
+                                   declared[other].id + (other_writes ? "' writes too" : "' reads") +
+                                   ": add one to the other's 'inputs'");
+              return true;
+            }
+          }
+          return false;
+        };
+        if (!conflict(a, b, true)) {
+          if (!conflict(a, b, false)) conflict(b, a, false);
+        }
+      }
+    }
   }
 
   // runtime and output

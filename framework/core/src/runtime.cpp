@@ -53,7 +53,11 @@ double ms_since(Clock::time_point start) {
 // One item travelling through the graph, with its position in the emitted sequence (what the
 // sequencers order by: item indices have gaps when --resume skips items).
 struct Token {
-  Item item;
+  Item item;  // as emitted; at the sink, the merged result of every stage
+  // The item each stage worked on: a stage that is its input's only successor continues on its
+  // input's item; concurrent branches each get an overlay of it; a join merges its inputs' items.
+  std::vector<std::shared_ptr<Item>> items;
+  std::unique_ptr<std::atomic<int>[]> arrivals;  // per join (stage or sink): inputs that have arrived
   std::size_t sequence = 0;
   std::vector<double> stage_ms;  // -1: the stage did not process the item
   // Admitted after a stop: the input node had already produced it. It travels through the graph
@@ -87,6 +91,83 @@ StageStats summarise(const StageConfig& stage, StageTimes& times) {
   std::nth_element(ms.begin(), ms.begin() + (rank - 1), ms.end());
   stats.p95_ms = ms[rank - 1];
   return stats;
+}
+
+// The stages' inputs and successors as indices (stages are in topological order).
+struct StageGraph {
+  std::vector<std::vector<std::size_t>> inputs;
+  std::vector<std::vector<std::size_t>> successors;
+  std::vector<std::size_t> leaves;  // stages nothing runs after: the sink's inputs
+  // Per stage, and last for the sink: every stage that has finished with a token when it arrives.
+  std::vector<std::vector<std::size_t>> ancestors;
+};
+StageGraph stage_graph(const std::vector<StageConfig>& stages) {
+  StageGraph graph;
+  const std::size_t n = stages.size();
+  graph.inputs.resize(n);
+  graph.successors.resize(n);
+  std::map<std::string, std::size_t> index_of;
+  for (std::size_t k = 0; k < n; ++k) index_of[stages[k].id] = k;
+  for (std::size_t k = 0; k < n; ++k) {
+    for (const std::string& input : stages[k].inputs) {
+      const std::size_t up = index_of.at(input);
+      graph.inputs[k].push_back(up);
+      graph.successors[up].push_back(k);
+    }
+  }
+  for (std::size_t k = 0; k < n; ++k)
+    if (graph.successors[k].empty()) graph.leaves.push_back(k);
+  std::vector<std::set<std::size_t>> ancestors(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    for (std::size_t up : graph.inputs[k]) {
+      ancestors[k].insert(up);
+      ancestors[k].insert(ancestors[up].begin(), ancestors[up].end());
+    }
+    graph.ancestors.emplace_back(ancestors[k].begin(), ancestors[k].end());
+  }
+  graph.ancestors.emplace_back();
+  for (std::size_t k = 0; k < n; ++k) graph.ancestors.back().push_back(k);
+  return graph;
+}
+
+// One item from the items of the stages that meet at a join: an overlay of their deepest common
+// item into which every branch's own overlays are folded in stage order (validation proved that
+// concurrent branches write disjoint slots, so the order only decides the order of outputs).
+// `finished` are the stages done with the token (the join's ancestors): only their items are read,
+// since other branches may still be starting theirs.
+std::shared_ptr<Item> merge_branches(const Token& token, const std::vector<std::size_t>& inputs,
+                                     const std::vector<std::size_t>& finished) {
+  if (inputs.size() == 1) return token.items[inputs.front()];
+  std::map<const Item*, std::size_t> owner;  // each item object -> the first stage that worked on it
+  for (auto k = finished.rbegin(); k != finished.rend(); ++k)
+    if (token.items[*k]) owner[token.items[*k].get()] = *k;
+  auto chain_of = [](std::shared_ptr<const Item> item) {
+    std::vector<std::shared_ptr<const Item>> chain;
+    for (; item; item = item->base()) chain.push_back(item);
+    return chain;
+  };
+  std::vector<std::vector<std::shared_ptr<const Item>>> chains;
+  for (std::size_t input : inputs) chains.push_back(chain_of(token.items[input]));
+  std::shared_ptr<const Item> common;
+  for (const auto& candidate : chains.front()) {
+    bool everywhere = true;
+    for (const auto& chain : chains)
+      everywhere = everywhere && std::find(chain.begin(), chain.end(), candidate) != chain.end();
+    if (everywhere) {
+      common = candidate;
+      break;
+    }
+  }
+  std::map<std::size_t, const Item*> overlays;  // by owning stage: pipeline order
+  for (const auto& chain : chains) {
+    for (const auto& item : chain) {
+      if (item == common) break;
+      overlays[owner.at(item.get())] = item.get();
+    }
+  }
+  auto merged = std::make_shared<Item>(common);
+  for (const auto& [stage, overlay] : overlays) merged->absorb(*overlay);
+  return merged;
 }
 
 ManifestItem record_of(const Token& token, const std::vector<StageConfig>& stages, const std::string& pipeline_hash,
@@ -437,6 +518,7 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
   std::vector<std::string> run_warnings = std::move(opened.warnings);
 
   const std::size_t stage_count = stages.size();
+  const StageGraph stage_links = stage_graph(stages);
   OpenStages open;
   for (const StageConfig& config : stages) {
     std::unique_ptr<StageInstance> instance;
@@ -643,6 +725,8 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       token->item = Item(pending.index, pending.ref->id, pending.ref->source);
       token->sequence = next_to_emit++;
       token->stage_ms.assign(stage_count, -1.0);
+      token->items.resize(stage_count);
+      token->arrivals.reset(new std::atomic<int>[stage_count + 1]());
       return token;
     });
     limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline.runtime.max_in_flight));
@@ -657,41 +741,75 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     make_edge(emitter, limiter);
     make_edge(limiter, admit);
 
-    // One node per stage; sequencers in front of ordered stages.
+    // One node per stage, connected as the pipeline's `inputs` say: a stage with several inputs
+    // waits for all of them (a join per token), sequencers go in front of ordered stages.
     std::vector<std::unique_ptr<function_node<TokenPtr, TokenPtr>>> stage_nodes;
     std::vector<std::unique_ptr<sequencer_node<TokenPtr>>> sequencers;
-    sender<TokenPtr>* previous_node = &admit;
+    using JoinNode = multifunction_node<TokenPtr, std::tuple<TokenPtr>>;
+    std::vector<std::unique_ptr<JoinNode>> joins;
+    // The node that receives a token when all of `inputs` have finished with it.
+    auto join_of = [&](const std::vector<std::size_t>& inputs, std::size_t slot) {
+      const int expected = static_cast<int>(inputs.size());
+      joins.push_back(std::make_unique<JoinNode>(g, unlimited, [slot, expected](TokenPtr token, JoinNode::output_ports_type& ports) {
+        if (++token->arrivals[slot] == expected) std::get<0>(ports).try_put(std::move(token));
+      }));
+      for (std::size_t input : inputs) make_edge(*stage_nodes[input], *joins.back());
+    };
     for (std::size_t k = 0; k < stage_count; ++k) {
       const StageConfig& config = stages[k];
       StageInstance* instance = open.instances[k].get();
       StageTimes* stage_times = times[k].get();
-      if (config.info->ordered) {
-        sequencers.push_back(std::make_unique<sequencer_node<TokenPtr>>(
-            g, [](const TokenPtr& token) { return token->sequence; }));
-        make_edge(*previous_node, *sequencers.back());
-        previous_node = sequencers.back().get();
-      }
       const std::size_t concurrency = config.info->reentrant ? unlimited : serial;
+      const std::vector<std::size_t>& inputs = stage_links.inputs[k];
+      const bool continues_input = inputs.size() == 1 && stage_links.successors[inputs.front()].size() == 1;
       stage_nodes.push_back(std::make_unique<function_node<TokenPtr, TokenPtr>>(
-          g, concurrency, [k, &config, instance, stage_times](TokenPtr token) {
-            if (token->cancelled || token->item.failed()) return token;  // passes through untouched
+          g, concurrency, [k, &config, &inputs, &finished = stage_links.ancestors[k], continues_input, instance,
+                           stage_times](TokenPtr token) {
+            std::shared_ptr<Item>& item = token->items[k];
+            if (inputs.empty()) {
+              item = std::make_shared<Item>(std::move(token->item));
+            } else if (continues_input) {
+              item = token->items[inputs.front()];
+            } else if (inputs.size() == 1) {
+              item = std::make_shared<Item>(std::shared_ptr<const Item>(token->items[inputs.front()]));
+            } else {
+              item = merge_branches(*token, inputs, finished);
+            }
+            if (token->cancelled || item->failed()) return token;  // passes through untouched
             const auto start = Clock::now();
-            const Status status = instance->process(token->item);
+            const Status status = instance->process(*item);
             const double ms = ms_since(start);
             token->stage_ms[k] = ms;
             {
               std::lock_guard<std::mutex> lock(stage_times->mutex);
               stage_times->ms.push_back(ms);
             }
-            if (!status) token->item.fail(config.id, status.message());
+            if (!status) item->fail(config.id, status.message());
             return token;
           }));
-      make_edge(*previous_node, *stage_nodes.back());
-      previous_node = stage_nodes.back().get();
+      receiver<TokenPtr>* to = stage_nodes.back().get();
+      if (config.info->ordered) {
+        sequencers.push_back(std::make_unique<sequencer_node<TokenPtr>>(
+            g, [](const TokenPtr& token) { return token->sequence; }));
+        make_edge(*sequencers.back(), *stage_nodes.back());
+        to = sequencers.back().get();
+      }
+      if (inputs.empty()) {
+        make_edge(admit, *to);
+      } else if (inputs.size() == 1) {
+        make_edge(*stage_nodes[inputs.front()], *to);
+      } else {
+        join_of(inputs, k);
+        make_edge(output_port<0>(*joins.back()), *to);
+      }
     }
 
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
       --in_flight;
+      if (!token->items.empty() && token->items.front()) {
+        token->item = merge_branches(*token, stage_links.leaves, stage_links.ancestors.back())->flattened();
+        token->items.clear();  // the slots of every branch go with them
+      }
       if (token->cancelled) return continue_msg();
       ManifestItem record = record_of(*token, stages, pipeline_hash, pipeline.output_dir);
       token->item.release_slots();
@@ -727,7 +845,12 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       }
       return continue_msg();
     });
-    make_edge(*previous_node, sink);
+    if (stage_links.leaves.size() == 1) {
+      make_edge(*stage_nodes[stage_links.leaves.front()], sink);
+    } else {
+      join_of(stage_links.leaves, stage_count);
+      make_edge(output_port<0>(*joins.back()), sink);
+    }
     make_edge(sink, limiter.decrementer());
 
     try {

@@ -74,12 +74,13 @@ class SlowStage : public Stage {
   Status open(const StageContext& ctx) override {
     sleep_ms_ = ctx.options.get_int("sleep_ms");
     jitter_ = ctx.options.get_bool("jitter");
+    metric_ = ctx.options.get_string("metric");
     g_finished = 0;
     return Status::ok();
   }
   Status process(Item& item) override {
     const int active = ++g_active;
-    item.set_metric("concurrent", active);
+    item.set_metric(metric_, active);
     // Jitter makes items overtake each other, so that order-dependent stages are really tested.
     const std::int64_t ms = jitter_ ? (item.index() * 7) % 5 : sleep_ms_;
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -91,6 +92,40 @@ class SlowStage : public Stage {
  private:
   std::int64_t sleep_ms_ = 0;
   bool jitter_ = false;
+  std::string metric_;
+};
+
+// Writes slot `write` = its id followed by the texts of the `read` slots, and a file
+// tags/<id>.<write>.txt with that text: what a branch of a graph saw and left.
+class TagStage : public Stage {
+ public:
+  Status open(const StageContext& ctx) override {
+    output_dir_ = ctx.output_dir;
+    reads_ = ctx.options.get_string_list("read");
+    write_ = ctx.options.get_string("write");
+    id_ = ctx.stage_id;
+    return Status::ok();
+  }
+  Status process(Item& item) override {
+    std::string text = id_ + "(";
+    for (std::size_t i = 0; i < reads_.size(); ++i) {
+      auto value = item.get<std::string>(reads_[i]);
+      if (!value) return value.status();
+      text += (i ? "," : "") + *value.value();
+    }
+    text += ")";
+    item.set(write_, text);
+    const std::string relative = "tags/" + item.id() + "." + write_ + ".txt";
+    LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / relative, text));
+    item.add_output("tag", relative);
+    return Status::ok();
+  }
+
+ private:
+  std::filesystem::path output_dir_;
+  std::vector<std::string> reads_;
+  std::string write_;
+  std::string id_;
 };
 
 // Records the order in which items arrive; writes it to order.txt on close.
@@ -219,10 +254,23 @@ const PluginDescriptor& describe() {
     StageTypeInfo slow = make_stage_type<SlowStage>(
         "test_slow", "Sleeps and measures concurrency",
         {{"sleep_ms", OptionType::Int, std::int64_t{2}, "sleep per item", false, {}},
-         {"jitter", OptionType::Bool, false, "sleep (index*7)%5 ms instead", false, {}}},
+         {"jitter", OptionType::Bool, false, "sleep (index*7)%5 ms instead", false, {}},
+         {"metric", OptionType::String, std::string("concurrent"), "metric that records the overlap", false, {}}},
         [](const Options&) { return SlotDeclaration{{{"value", SlotType::Text, "", true}}, {}}; });
     slow.reentrant = true;
     d.stages.push_back(slow);
+    StageTypeInfo tag = make_stage_type<TagStage>(
+        "test_tag", "Writes slot `write` from the `read` slots, and tags/<id>.<write>.txt",
+        {{"read", OptionType::StringList, std::vector<std::string>{}, "text slots to read", false, {}},
+         {"write", OptionType::String, {}, "text slot to write", true, {}}},
+        [](const Options& o) {
+          SlotDeclaration slots;
+          for (const std::string& read : o.get_string_list("read")) slots.reads.push_back({read, SlotType::Text, "", false});
+          slots.writes.push_back({o.get_string("write"), SlotType::Text, "", false});
+          return slots;
+        });
+    tag.reentrant = true;
+    d.stages.push_back(tag);
     StageTypeInfo ordered = make_stage_type<OrderedRecorder>(
         "test_ordered", "Records the order items arrive in", {}, [](const Options&) { return SlotDeclaration{}; });
     ordered.ordered = true;
