@@ -17,6 +17,7 @@
 #include "../common/temp_dir.h"
 #include "lrpflow/lrp/graph.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/stage_runner.h"
 
 namespace lrpflow::eval::testing {
 
@@ -32,53 +33,34 @@ inline const PluginRegistry& eval_plugins() {
   return *registry;
 }
 
-// A stage opened as the host opens it: declared defaults overridden by `values`, the model under
-// the resource name "model".
+// A stage opened through the framework's StageRunner, as the host opens it: the options checked
+// by the pipeline's code (defaults, ranges), the model under the resource name "model".
 struct OpenedStage {
-  std::unique_ptr<StageInstance> instance;
+  std::unique_ptr<StageRunner> runner;
   Status open_status;
   std::shared_ptr<ResourceSet> resources;
-  StageInstance* operator->() { return instance.get(); }
+  StageRunner* operator->() { return runner.get(); }
 };
 
 inline OpenedStage open_stage(const std::string& type_name, std::shared_ptr<const lrp::Model> model,
                               const std::map<std::string, OptionValue>& values,
                               const std::filesystem::path& output_dir = {}) {
   OpenedStage stage;
-  const StageTypeInfo* type = eval_plugins().find_stage(type_name);
-  if (!type) {
-    ADD_FAILURE() << "no stage type " << type_name;
-    stage.open_status = Status::error("no stage type");
-    return stage;
-  }
-  std::map<std::string, OptionValue> all;
-  for (const OptionSpec& spec : type->options)
-    if (!std::holds_alternative<std::monostate>(spec.default_value)) all[spec.name] = spec.default_value;
-  for (const auto& [name, value] : values) {
-    const OptionSpec* declared = nullptr;
-    for (const OptionSpec& spec : type->options)
-      if (spec.name == name) declared = &spec;
-    EXPECT_TRUE(declared) << type_name << " declares no option '" << name << "'";
-    // The host checks a value against its declared range before open() (pipeline.cpp).
-    if (declared && std::holds_alternative<std::int64_t>(value)) {
-      const Status in_range = check_int_range(std::get<std::int64_t>(value), *declared);
-      if (!in_range) {
-        stage.open_status = Status::error("option " + name + ": " + in_range.message());
-        return stage;
-      }
-    }
-    all[name] = value;
-  }
   stage.resources = std::make_shared<ResourceSet>();
   stage.resources->add("model", std::move(model));
-  StageContext ctx;
-  ctx.stage_id = "test_" + type_name;
-  ctx.stage_type = type_name;
-  ctx.options = Options(std::move(all));
-  ctx.resources = stage.resources.get();
-  ctx.output_dir = output_dir;
-  stage.instance = type->create();
-  stage.open_status = stage.instance->open(ctx);
+  std::string yaml = "type: " + type_name + "\noptions:";
+  if (values.empty()) yaml += " {}";
+  for (const auto& [name, value] : values) yaml += "\n  " + name + ": " + format_option_value(value);
+  StageRunnerSetup setup;
+  setup.resources = stage.resources.get();
+  setup.output_dir = output_dir;
+  auto runner = StageRunner::create(eval_plugins(), yaml + "\n", setup);
+  if (!runner) {
+    stage.open_status = runner.status();
+    return stage;
+  }
+  stage.runner = std::move(runner.value());
+  stage.open_status = stage.runner->open();
   return stage;
 }
 

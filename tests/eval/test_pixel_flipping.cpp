@@ -8,7 +8,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../common/recorded_items.h"
 #include "eval_test_support.h"
 
 namespace lrpflow::eval {
@@ -184,12 +183,8 @@ TEST(PixelFlipping, RandomOrderingIsSeededAndRunMeansAreWrittenAtClose) {
   EXPECT_GE(a.metrics().at("aopc/morf"), a.metrics().at("aopc/random"));
   EXPECT_LE(a.metrics().at("aopc/lerf"), a.metrics().at("aopc/random"));
 
-  std::vector<OutputFile> run_outputs;
-  CloseContext close;
-  close.output_dir = out.path();
-  close.run_outputs = &run_outputs;
-  close.for_each_ok_item = lrpflow::test_common::recorded_items({&a, &c});
-  ASSERT_TRUE(first->close(close));
+  ASSERT_TRUE(first->close());  // the runner hands close() the items it processed: a and c
+  const std::vector<OutputFile>& run_outputs = first->run_outputs();
   std::ifstream in(out.path() / "faithfulness.json");
   const nlohmann::json summary = nlohmann::json::parse(in);
   EXPECT_EQ(summary["samples"], 2);
@@ -206,13 +201,13 @@ TEST(PixelFlipping, BadOptionsAreNamed) {
   auto model = diagonal_model();
   const std::vector<std::pair<std::map<std::string, OptionValue>, std::string>> cases = {
       {{{"patch", std::int64_t{0}}}, "option patch"},
-      {{{"steps", std::int64_t{0}}}, "option steps"},
-      {{{"patches_per_step", std::int64_t{-1}}}, "option patches_per_step"},
+      {{{"steps", std::int64_t{0}}}, "option 'steps' (int): 0 is out of range"},
+      {{{"patches_per_step", std::int64_t{-1}}}, "option 'patches_per_step' (int): -1 is out of range"},
       {{{"orderings", std::vector<std::string>{"morf", "best"}}}, "'best' is not morf, lerf or random"},
       {{{"orderings", std::vector<std::string>{"morf", "morf"}}}, "listed twice"},
       {{{"orderings", std::vector<std::string>{}}}, "at least one"},
       {{{"fill", std::string("blur")}, {"sigma", 0.0}}, "option sigma"},
-      {{{"fill", std::string("noise")}}, "option fill"},
+      {{{"fill", std::string("noise")}}, "option 'fill' (string): 'noise' is not one of"},
       {{{"target", std::string("top3")}}, "'top3'"},
   };
   for (const auto& [options, message] : cases) {

@@ -1,5 +1,5 @@
-// Helpers for the I/O plugin tests: load the built plugin libraries through the real entry point,
-// build Options the way the host does (declared defaults plus the given values), run stages.
+// Helpers for the I/O plugin tests: load the built plugin libraries through the real entry point
+// and run their stages through the framework's StageRunner.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 
 #include "../common/temp_dir.h"
 #include "lrpflow/registry.h"
+#include "lrpflow/stage_runner.h"
 
 namespace lrpflow::testing {
 
@@ -31,45 +32,33 @@ inline const PluginRegistry& io_plugins() {
   return *registry;
 }
 
-// Options as the host hands them to a stage: every declared default, overridden by `values`.
-// An override that the schema does not declare fails the test (it would be a YAML error).
-inline Options options_for(const StageTypeInfo& type, const std::map<std::string, OptionValue>& values) {
-  std::map<std::string, OptionValue> all;
-  for (const OptionSpec& spec : type.options)
-    if (!std::holds_alternative<std::monostate>(spec.default_value)) all[spec.name] = spec.default_value;
-  for (const auto& [name, value] : values) {
-    bool declared = false;
-    for (const OptionSpec& spec : type.options) declared = declared || spec.name == name;
-    EXPECT_TRUE(declared) << "stage type " << type.type << " declares no option '" << name << "'";
-    all[name] = value;
-  }
-  return Options(std::move(all));
+// The YAML of one stage with these option values, as a pipeline would write it.
+inline std::string stage_yaml(const std::string& type_name, const std::map<std::string, OptionValue>& values) {
+  std::string yaml = "type: " + type_name + "\noptions:";
+  if (values.empty()) return yaml + " {}\n";
+  for (const auto& [name, value] : values) yaml += "\n  " + name + ": " + format_option_value(value);
+  return yaml + "\n";
 }
 
-// A stage instance created through the plugin's factory, opened with the given options.
+// A stage opened through the framework's StageRunner: the options checked and defaulted by the
+// pipeline's own code, the stage created by the plugin's factory.
 struct OpenedStage {
-  std::unique_ptr<StageInstance> instance;
+  std::unique_ptr<StageRunner> runner;
   Status open_status;
-  StageInstance* operator->() { return instance.get(); }
+  StageRunner* operator->() { return runner.get(); }
 };
 
 inline OpenedStage open_stage(const std::string& type_name, const std::map<std::string, OptionValue>& values,
                               const std::filesystem::path& base_dir, const std::filesystem::path& output_dir = {},
                               OutputLayout layout = OutputLayout::Flat) {
-  const StageTypeInfo* type = io_plugins().find_stage(type_name);
-  if (!type) {
-    ADD_FAILURE() << "no stage type " << type_name;
-    return {};
-  }
-  StageContext ctx;
-  ctx.stage_id = "test_" + type_name;
-  ctx.stage_type = type_name;
-  ctx.options = options_for(*type, values);
-  ctx.base_dir = base_dir;
-  ctx.output_dir = output_dir;
-  ctx.output_layout = layout;
-  OpenedStage stage{type->create(), Status::ok()};
-  stage.open_status = stage.instance->open(ctx);
+  StageRunnerSetup setup;
+  setup.base_dir = base_dir;
+  setup.output_dir = output_dir;
+  setup.output_layout = layout;
+  auto runner = StageRunner::create(io_plugins(), stage_yaml(type_name, values), setup);
+  if (!runner) return {nullptr, runner.status()};
+  OpenedStage stage{std::move(runner.value()), Status::ok()};
+  stage.open_status = stage.runner->open();
   return stage;
 }
 

@@ -215,10 +215,10 @@ TEST(PngWriter, UnimageableTensorAndDirectoryPathAreItemErrors) {
 
 TEST(Writers, AreDeclaredReentrantAndDeclareTheSlotTheyRead) {
   for (const char* type : {"npy_writer", "png_writer"}) {
-    const StageTypeInfo* info = testing::io_plugins().find_stage(type);
-    ASSERT_NE(info, nullptr) << type;
-    EXPECT_TRUE(info->reentrant);
-    const SlotDeclaration slots = info->slots(testing::options_for(*info, {{"slot", std::string("relevance")}}));
+    auto runner = StageRunner::create(testing::io_plugins(), std::string("type: ") + type + "\noptions: {slot: relevance}\n");
+    ASSERT_TRUE(runner) << runner.status().message();
+    EXPECT_TRUE(runner.value()->type().reentrant);
+    const SlotDeclaration& slots = runner.value()->slots();
     ASSERT_EQ(slots.reads.size(), 1u);
     EXPECT_EQ(slots.reads[0].name, "relevance");
   }

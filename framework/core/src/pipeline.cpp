@@ -982,4 +982,13 @@ std::string overrides_under(const Pipeline& pipeline, const std::string& prefix)
   return given.empty() ? "" : " (options given by " + given + ")";
 }
 
+CheckedOptions check_options_yaml(const YAML::Node& options, const std::vector<OptionSpec>& schema,
+                                  const std::string& owner, const fs::path& file, const PluginRegistry& registry) {
+  Checker checker(file.string(), registry);
+  CheckedOptions checked;
+  checked.options = checker.check_options(options, options, schema, owner);
+  checked.diagnostics = std::move(checker.diagnostics);
+  return checked;
+}
+
 }  // namespace lrpflow

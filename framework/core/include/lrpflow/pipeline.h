@@ -111,6 +111,17 @@ struct PipelineLoad {
 // "": an open() failure names them, since a value they set is the likely cause.
 std::string overrides_under(const Pipeline& pipeline, const std::string& prefix);
 
+// The options of one stage or resource type from a YAML map (or null: none given), checked
+// exactly as a pipeline checks them: unknown names with hints, types, choices, ranges, required
+// options, defaults. Problems are positioned in `file` and name `owner`. StageRunner uses it.
+struct CheckedOptions {
+  Options options;
+  std::vector<Diagnostic> diagnostics;
+};
+CheckedOptions check_options_yaml(const YAML::Node& options, const std::vector<OptionSpec>& schema,
+                                  const std::string& owner, const std::filesystem::path& file,
+                                  const PluginRegistry& registry);
+
 // Reads, parses and checks a pipeline file.
 PipelineLoad load_pipeline(const std::filesystem::path& file, const std::vector<Override>& overrides,
                            const PluginRegistry& registry);
