@@ -109,7 +109,7 @@ const lrpflow::PluginDescriptor& describe() {
     ruleset.type = "ruleset";
     ruleset.description = "an LRP rule set bound to a model (a named one, see `lrpflow rulesets`, or a file)";
     ruleset.options = {
-        spec("model", OptionType::String, std::monostate{}, "name of the model resource", true),
+        spec("model", OptionType::String, std::monostate{}, "name of the model resource", true).names_resource("model"),
         spec("name", OptionType::String, std::string(), "rule set name: <pipeline folder>/rulesets, LRPFLOW_RULESET_PATH, the shipped ones (`lrpflow rulesets`)"),
         spec("file", OptionType::String, std::string(), "rule set file (instead of name)"),
         spec("params", OptionType::StringList, std::vector<std::string>{}, "parameter overrides RULE.PARAM=VALUE"),

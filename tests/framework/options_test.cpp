@@ -170,7 +170,7 @@ TEST(Item, NamedTypesInAnyHaveTheirNameAndTypedAccess) {
 }
 
 // Overlays: what concurrent branches of a pipeline work on. Reads fall through to the base,
-// writes stay in the overlay, absorb() merges a branch and flattened() folds the chain.
+// writes stay in the overlay, absorb() merges a branch and record() folds the chain.
 TEST(Item, OverlaysReadThroughWriteLocallyAndMerge) {
   auto base = std::make_shared<Item>(4, "id", "src.png");
   base->set("shared", std::string("base"));
@@ -195,8 +195,9 @@ TEST(Item, OverlaysReadThroughWriteLocallyAndMerge) {
   joined.absorb(*right);
   EXPECT_EQ(*joined.get<std::string>("l").value(), "left");
   EXPECT_EQ(*joined.get<std::string>("shared").value(), "right");
-  const Item flat = joined.flattened();
+  const Item flat = joined.record();
   EXPECT_EQ(flat.base(), nullptr);
+  EXPECT_FALSE(flat.has("shared"));  // no slots: only what the manifest records
   ASSERT_EQ(flat.outputs().size(), 2u);
   EXPECT_EQ(flat.outputs()[0].path, "id.input.png");
   EXPECT_EQ(flat.outputs()[1].path, "id.heat.png");

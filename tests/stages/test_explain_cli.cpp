@@ -315,6 +315,23 @@ TEST_F(ExplainCli, ValidateOpensResourcesAndReportsEveryFailureWithItsLine) {
   EXPECT_EQ(bad.output.find(": ok"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(dir_ / "out")) << "validate must not create the output folder";
 
+  // A rule set that names no declared model, or a resource of another type, is refused when the
+  // file is read, at the option, before anything is opened.
+  ASSERT_TRUE(write_file_atomic(dir_ / "names.yaml", pipeline_head + "    options: {model: modle, name: epsilon}\n" +
+                                                          pipeline_tail).is_ok());
+  const Invocation names = lrpflow("validate " + (dir_ / "names.yaml").string(), dir_);
+  EXPECT_EQ(names.exit_code, 1) << names.output;
+  EXPECT_NE(names.output.find("names.yaml:11:22: error: resource 'rules': option 'model' names resource 'modle', which is "
+                              "not declared before it"),
+            std::string::npos)
+      << names.output;
+  std::string typed = pipeline_head + "    options: {model: rules, name: epsilon}\n" + pipeline_tail;
+  ASSERT_TRUE(write_file_atomic(dir_ / "typed.yaml", typed).is_ok());
+  const Invocation self = lrpflow("validate " + (dir_ / "typed.yaml").string(), dir_);
+  EXPECT_EQ(self.exit_code, 1) << self.output;
+  EXPECT_NE(self.output.find("option 'model' names resource 'rules', which is not declared before it"), std::string::npos)
+      << self.output;
+
   // The same pipeline with both resources fixed is ok; nothing is run.
   std::string good = pipeline_head + "    options: {model: model, name: epsilon}\n" + pipeline_tail;
   good.replace(good.find("no_such_model.pt, input_shape: [1, 28, 28]"), std::string("no_such_model.pt, input_shape: [1, 28, 28]").size(),

@@ -55,12 +55,17 @@ void Item::absorb(const Item& overlay) {
   if (overlay.error_ && !failed()) error_ = overlay.error_;
 }
 
-Item Item::flattened() const {
+Item Item::record() const {
   std::vector<const Item*> chain;
   for (const Item* item = this; item; item = item->base_.get()) chain.push_back(item);
-  Item flat(index_, id_, source_);
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) flat.absorb(**it);
-  return flat;
+  Item recorded(index_, id_, source_);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Item& part = **it;
+    recorded.outputs_.insert(recorded.outputs_.end(), part.outputs_.begin(), part.outputs_.end());
+    for (const auto& [name, value] : part.metrics_) recorded.metrics_[name] = value;
+    if (part.error_ && !recorded.error_) recorded.error_ = part.error_;
+  }
+  return recorded;
 }
 
 }  // namespace lrpflow

@@ -10,11 +10,14 @@ namespace lrpflow {
 
 namespace {
 
-// The failed resource a resource's options name, if any: creating it would only say "no resource
-// named ...", so it is reported as depending on that one instead.
+// The failed resource that one of a resource's options names (OptionSpec::resource_type), if any:
+// creating it would only say "no resource named ...", so it is reported as depending on that one.
 const std::string* failed_dependency(const ResourceConfig& config, const std::set<std::string>& failed) {
-  for (const auto& [option, value] : config.options.values()) {
-    if (const std::string* text = std::get_if<std::string>(&value); text && failed.count(*text)) return text;
+  if (!config.info) return nullptr;
+  for (const OptionSpec& spec : config.info->options) {
+    if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
+    const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
+    if (named && failed.count(*named)) return named;
   }
   return nullptr;
 }

@@ -640,6 +640,26 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
           continue;
         }
         config.options = checker.check_options(body["options"], it->first, config.info->options, label);
+        // Options that name another resource: declared before this one (creation order), of the type.
+        for (const OptionSpec& spec : config.info->options) {
+          if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
+          const OptionValue& value = config.options.values().at(spec.name);
+          const std::string* named = std::get_if<std::string>(&value);
+          if (!named) continue;
+          auto earlier = std::find_if(pipeline.resources.begin(), pipeline.resources.end(),
+                                      [&](const ResourceConfig& r) { return r.name == *named; });
+          const YAML::Node where = body["options"] && body["options"].IsMap() && body["options"][spec.name]
+                                       ? body["options"][spec.name]
+                                       : it->first;
+          if (earlier == pipeline.resources.end()) {
+            checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named +
+                                        "', which is not declared before it (declare a " + spec.resource_type +
+                                        " resource of that name above this one)");
+          } else if (earlier->type != spec.resource_type) {
+            checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named + "', a " +
+                                        earlier->type + ", not a " + spec.resource_type);
+          }
+        }
         pipeline.resources.push_back(std::move(config));
       }
     }

@@ -806,13 +806,13 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
 
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
       --in_flight;
-      if (!token->items.empty() && token->items.front()) {
-        token->item = merge_branches(*token, stage_links.leaves, stage_links.ancestors.back())->flattened();
-        token->items.clear();  // the slots of every branch go with them
+      if (token->cancelled) {
+        token->items.clear();
+        return continue_msg();
       }
-      if (token->cancelled) return continue_msg();
+      token->item = merge_branches(*token, stage_links.leaves, stage_links.ancestors.back())->record();
+      token->items.clear();  // the slots of every branch go with them
       ManifestItem record = record_of(*token, stages, pipeline_hash, pipeline.output_dir);
-      token->item.release_slots();
       if (record.ok) {
         ++report.items_ok;
       } else {

@@ -143,16 +143,10 @@ class Item {
   // Merging a branch: `overlay`'s own slots replace this item's, its outputs are appended, its
   // metrics set, and its error kept unless this item failed already.
   void absorb(const Item& overlay);
-  // The item with every base folded in, oldest first: what the host records.
-  Item flattened() const;
+  // What the host records when the item leaves the graph: id, outputs, metrics and error of this
+  // item and every base, oldest first, without the slots (which are released then anyway).
+  Item record() const;
   const std::shared_ptr<const Item>& base() const { return base_; }
-
-  // Drops every slot and the base (kept: id, metrics, outputs, error): called when the item
-  // leaves the graph so that memory is released even if something still holds the item.
-  void release_slots() {
-    slots_.clear();
-    base_.reset();
-  }
 
  private:
   const SlotValue* find(const std::string& slot) const {

@@ -45,7 +45,16 @@ struct OptionSpec {
   // "out of range" instead of a wrapped number. Wider options (seeds, byte counts) say so.
   std::int64_t min_int = std::numeric_limits<std::int32_t>::min();
   std::int64_t max_int = std::numeric_limits<std::int32_t>::max();
+  // For a String option of a resource type that names another resource (a rule set's `model`):
+  // that resource's type. The pipeline check then requires a resource of that name and type
+  // declared before this one, and a resource that names one that cannot be opened is reported
+  // as depending on it.
+  std::string resource_type;
 
+  OptionSpec& names_resource(std::string type) {
+    resource_type = std::move(type);
+    return *this;
+  }
   OptionSpec& int_range(std::int64_t min, std::int64_t max) {
     min_int = min;
     max_int = max;
