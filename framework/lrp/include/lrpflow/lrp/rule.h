@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -89,6 +90,38 @@ struct RuleTypeInfo {
   std::vector<LayerKind> default_for;
   RuleFactory prepare;               // must not throw (wrap the body in try/catch)
 };
+
+// Builds a RuleTypeInfo whose prepare() calls `make(layer, params)` (which returns a
+// shared_ptr to a PreparedRule, or throws) behind the exception guard, as make_stage_type() does
+// for stages; apply() is guarded by RuleBase. Inline, so that the guard is compiled into the plugin.
+template <typename Make>
+std::shared_ptr<const RuleTypeInfo> make_rule_type(std::string name, std::string description, std::vector<OptionSpec> params,
+                                                   std::vector<LayerKind> applies_to, Make make) {
+  auto info = std::make_shared<RuleTypeInfo>();
+  info->name = std::move(name);
+  info->description = std::move(description);
+  info->params = std::move(params);
+  info->applies_to = std::move(applies_to);
+  info->prepare = [make = std::move(make)](const Layer& layer, const Options& options) noexcept
+      -> Result<std::shared_ptr<const PreparedRule>> {
+    try {
+      return std::shared_ptr<const PreparedRule>(make(layer, options));
+    } catch (const std::exception& e) {
+      return Status::error(exception_message(e));
+    } catch (...) {
+      return Status::error("unknown exception while preparing the rule");
+    }
+  };
+  return info;
+}
+// The same for a rule class constructed as Rule(layer, params).
+template <typename Rule>
+std::shared_ptr<const RuleTypeInfo> make_rule_type(std::string name, std::string description, std::vector<OptionSpec> params,
+                                                   std::vector<LayerKind> applies_to) {
+  static_assert(std::is_base_of<PreparedRule, Rule>::value, "rules derive from lrpflow::lrp::PreparedRule (RuleBase)");
+  return make_rule_type(std::move(name), std::move(description), std::move(params), std::move(applies_to),
+                        [](const Layer& layer, const Options& options) { return std::make_shared<Rule>(layer, options); });
+}
 
 // Rule types travel in plugin descriptors as extensions of this kind; the registry keeps them.
 inline constexpr const char* kRuleExtensionKind = "lrp.rule";
