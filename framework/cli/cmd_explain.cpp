@@ -8,7 +8,9 @@
 // tensors may be mixed; each input is its own item. Settings the command line leaves open come
 // from the model's sidecar (preprocessing, class names, ZBox bounds); where each came from is
 // printed before the run.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -27,6 +29,22 @@ namespace lrpflow::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The stage type that plays `role` in explain's pipeline (StageTypeInfo::explain_roles): the
+// first in type order when several plugins offer one, or an error naming the role.
+Result<std::string> stage_type_for_role(const PluginRegistry& registry, const std::string& role) {
+  std::vector<std::string> offered;
+  for (const StageTypeInfo* stage : registry.stages())
+    if (std::find(stage->explain_roles.begin(), stage->explain_roles.end(), role) != stage->explain_roles.end())
+      offered.push_back(stage->type);
+  if (offered.empty())
+    return Status::error("explain: no loaded stage type plays the role '" + role +
+                         "' (the shipped plugins provide it; check --plugin-path and `lrpflow plugins`)");
+  if (offered.size() > 1)
+    log_info("explain: role '" + role + "' is offered by " + fmt::format("{}", fmt::join(offered, ", ")) + "; using " +
+             offered.front());
+  return offered.front();
+}
 
 struct ExplainArgs {
   std::string model;
@@ -187,6 +205,19 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
       return;
     }
 
+    // The stages by role, not by name: any plugin's stage type that declares the role can serve.
+    PluginRegistry& registry = globals.registry();
+    std::map<std::string, std::string> stage_type;
+    for (const char* role : {all_npy ? "load_npy" : "load_images", "forward", "relevance", "write_tensor", "heatmap"}) {
+      auto type = stage_type_for_role(registry, role);
+      if (!type) {
+        log_error(type.status().message());
+        globals.exit_code = kExitInvalid;
+        return;
+      }
+      stage_type[role] = type.value();
+    }
+
     YAML::Emitter y;
     y << YAML::BeginMap << YAML::Key << "version" << YAML::Value << 1;
     y << YAML::Key << "resources" << YAML::Value << YAML::BeginMap;
@@ -205,7 +236,7 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
 
     y << YAML::Key << "stages" << YAML::Value << YAML::BeginSeq;
     y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "load" << YAML::Key << "type" << YAML::Value
-      << (all_npy ? "npy_loader" : "image_loader");
+      << stage_type[all_npy ? "load_npy" : "load_images"];
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "path" << YAML::Value << list_file.string();
     if (!all_npy) {
       if (any_npy) y << YAML::Key << "npy" << YAML::Value << true;
@@ -218,19 +249,19 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
       if (!color.empty()) y << YAML::Key << "color" << YAML::Value << color;
     }
     y << YAML::EndMap << YAML::EndMap;
-    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "forward" << YAML::Key << "type" << YAML::Value << "forward";
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "forward" << YAML::Key << "type" << YAML::Value << stage_type["forward"];
     if (!labels_file.empty())
       y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "labels_file" << YAML::Value << labels_file
         << YAML::EndMap;
     y << YAML::EndMap;
-    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "lrp" << YAML::Key << "type" << YAML::Value << "lrp";
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "lrp" << YAML::Key << "type" << YAML::Value << stage_type["relevance"];
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "target" << YAML::Value << args->target
       << YAML::Key << "keep_layers" << YAML::Value << YAML::Flow << std::vector<std::string>{} << YAML::EndMap << YAML::EndMap;
-    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "relevance" << YAML::Key << "type" << YAML::Value << "npy_writer";
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "relevance" << YAML::Key << "type" << YAML::Value << stage_type["write_tensor"];
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "slot" << YAML::Value << "relevance"
       << YAML::Key << "suffix" << YAML::Value << ".relevance.npy" << YAML::Key << "kind" << YAML::Value << "relevance"
       << YAML::Key << "shape_like" << YAML::Value << "input_shape" << YAML::EndMap << YAML::EndMap;
-    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "heatmap" << YAML::Key << "type" << YAML::Value << "heatmap";
+    y << YAML::BeginMap << YAML::Key << "id" << YAML::Value << "heatmap" << YAML::Key << "type" << YAML::Value << stage_type["heatmap"];
     y << YAML::Key << "options" << YAML::Value << YAML::BeginMap << YAML::Key << "cmap" << YAML::Value << args->cmap
       << YAML::Key << "overlay_alpha" << YAML::Value << 0.0 << YAML::Key << "write_npy" << YAML::Value << false
       << YAML::EndMap << YAML::EndMap;
@@ -250,7 +281,6 @@ void add_explain_command(CLI::App& app, CliGlobals& globals) {
       globals.exit_code = kExitInvalid;
       return;
     }
-    PluginRegistry& registry = globals.registry();
     const PipelineLoad load = load_pipeline(pipeline_file, {}, registry);
     globals.exit_code = run_loaded_pipeline(load, registry, args->resume, args->scale);
   });

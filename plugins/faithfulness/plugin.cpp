@@ -33,6 +33,9 @@ StageTypeInfo pixel_flipping_type() {
                                {}};
       });
   info.reentrant = true;
+  info.report_metrics = {{"aopc/morf", "AOPC, most relevant first"},
+                         {"aopc/lerf", "AOPC, least relevant first"},
+                         {"aopc/random", "AOPC, random order"}};
   return info;
 }
 

@@ -100,6 +100,7 @@ StageTypeInfo image_loader_type() {
         return slots;
       });
   info.reentrant = true;  // process() only reads what open() set up
+  info.explain_roles = {"load_images"};
   return info;
 }
 

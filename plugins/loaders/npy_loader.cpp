@@ -70,6 +70,7 @@ StageTypeInfo npy_loader_type() {
         return slots;
       });
   info.reentrant = true;
+  info.explain_roles = {"load_npy"};
   return info;
 }
 

@@ -25,6 +25,9 @@ StageTypeInfo forward_type() {
                                 {lrp::kActivationsSlot, lrp::activations_slot_type(), "every layer's output and the max-pool switches"}}};
       });
   info.reentrant = true;
+  info.report_metrics = {{"predicted_class", "Predicted class", ReportMetric::Format::Integer},
+                         {"confidence", "Confidence", ReportMetric::Format::Percent}};
+  info.explain_roles = {"forward"};
   return info;
 }
 
@@ -46,6 +49,8 @@ StageTypeInfo lrp_type() {
                                 {lrp::kExplanationSlot, lrp::explanation_slot_type(), "relevance at every kept layer"}}};
       });
   info.reentrant = true;
+  info.report_metrics = {{"lrp/conservation", "LRP conservation (input relevance / output score)"}};
+  info.explain_roles = {"relevance"};
   return info;
 }
 

@@ -96,6 +96,11 @@ StageTypeInfo fidelity_type() {
   // fidelity_sweep.shard-I-of-N.csv: mean MSE/SMAPE per (layer, selector, k, n) over `items`.
   info.mean_csv_outputs = {{"fidelity_csv", {"layer", "selector", "k", "n"}}};
   info.report_sections = {{"Fidelity", {"fidelity_plot"}, true, 60}};
+  info.report_metrics = {{"fidelity/*/mse", "Fidelity at {}: MSE"},
+                         {"fidelity/*/smape", "Fidelity at {}: SMAPE"},
+                         {"fidelity/*/kept_class", "Fidelity at {}: class kept", ReportMetric::Format::YesNo},
+                         {"fidelity/*/optimal_k", "Fidelity at {}: smallest k under the SMAPE target",
+                          ReportMetric::Format::Integer}};
   return info;
 }
 

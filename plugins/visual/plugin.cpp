@@ -54,6 +54,7 @@ StageTypeInfo heatmap_type() {
                           {"Activation heatmaps", {"activation_heatmap"}, false, 20},
                           {"Neuron heatmaps", {"neuron_heatmap"}, false, 30}};
   info.report_thumbnail_kinds = {"heatmap"};
+  info.explain_roles = {"heatmap"};
   return info;
 }
 

@@ -65,6 +65,7 @@ StageTypeInfo npy_writer_type() {
         return slots;
       });
   info.reentrant = true;  // each item writes its own file
+  info.explain_roles = {"write_tensor"};
   return info;
 }
 

@@ -81,6 +81,7 @@ class ReportTest : public ::testing::Test {
     const ReportOptions shipped = testing::shipped_report_options();
     options.sections = shipped.sections;
     options.thumbnail_kinds = shipped.thumbnail_kinds;
+    options.metrics = shipped.metrics;
     const Status status = write_report(dir_, manifest_, options);
     ASSERT_TRUE(status.is_ok()) << status.message();
   }
@@ -451,6 +452,27 @@ TEST_F(ReportTest, SectionsAndThumbnailsComeFromTheStageTypes) {
   EXPECT_EQ(mine.find("<b>Mine</b>"), std::string::npos);
   const std::size_t deconv = mine.find("0_deconv"), heat = mine.find("0_heatmap.png");
   EXPECT_LT(deconv, heat);  // one section, kinds in declaration order
+}
+
+// Metric labels and formats come from the stage types too: without them a metric is its name and
+// a number; a plugin's label is escaped, and `*` carries the matched text (a layer name) into it.
+TEST_F(ReportTest, MetricLabelsComeFromTheStageTypes) {
+  ReportOptions bare;
+  ASSERT_TRUE(write_report(dir_, manifest_, bare).is_ok());
+  const std::string without = page("items/img_0.html");
+  EXPECT_EQ(without.find("Fidelity at"), std::string::npos);
+  EXPECT_NE(without.find("<td>fidelity/features.3/kept_class</td><td class=\"num\">1</td>"), std::string::npos);
+  EXPECT_NE(without.find("<td>confidence</td><td class=\"num\">0.81</td>"), std::string::npos);
+
+  ReportOptions plugin;
+  plugin.metrics = {{"fidelity/*/mse", "<i>MSE</i> of {}", ReportMetric::Format::Number},
+                    {"fidelity/*/mse", "shadowed by the first entry"},
+                    {"confidence", "Sure?", ReportMetric::Format::YesNo}};
+  ASSERT_TRUE(write_report(dir_, manifest_, plugin).is_ok());
+  const std::string mine = page("items/img_0.html");
+  EXPECT_NE(mine.find("<td>&lt;i&gt;MSE&lt;/i&gt; of features.3</td><td class=\"num\">0.0125</td>"), std::string::npos);
+  EXPECT_EQ(mine.find("shadowed"), std::string::npos);
+  EXPECT_NE(mine.find("<td>Sure?</td><td class=\"num\">yes</td>"), std::string::npos);
 }
 
 TEST_F(ReportTest, ReportPathThatIsAFileIsAnErrorNamingIt) {

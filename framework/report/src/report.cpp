@@ -109,38 +109,42 @@ std::string format_number(double value, const char* format) {
 
 std::string percent(double fraction) { return format_number(fraction * 100.0, "%.1f") + "%"; }
 
-// A friendly name for the well-known metrics (docs/report.md); other names are shown as they are.
-std::string metric_label(const std::string& key) {
-  if (key == "predicted_class") return "Predicted class";
-  if (key == "confidence") return "Confidence";
-  if (key == "lrp/conservation") return "LRP conservation (input relevance / output score)";
-  if (key == "aopc/morf") return "AOPC, most relevant first";
-  if (key == "aopc/lerf") return "AOPC, least relevant first";
-  const std::string prefix = "fidelity/";
-  if (key.rfind(prefix, 0) == 0) {
-    const auto slash = key.rfind('/');
-    if (slash > prefix.size()) {
-      const std::string layer = key.substr(prefix.size(), slash - prefix.size());
-      const std::string what = key.substr(slash + 1);
-      if (what == "mse") return "Fidelity at " + layer + ": MSE";
-      if (what == "smape") return "Fidelity at " + layer + ": SMAPE";
-      if (what == "kept_class") return "Fidelity at " + layer + ": class kept";
-    }
-  }
-  return key;
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string metric_value(const std::string& key, double value) {
-  if (std::isfinite(value)) {
-    if (key == "predicted_class") return format_number(value, "%.0f");
-    if (key == "confidence" && value >= 0 && value <= 1) return percent(value);
-    if (key.rfind("fidelity/", 0) == 0 && ends_with(key, "/kept_class")) return value != 0 ? "yes" : "no";
+// The text `*` matched in `key` when `pattern` matches it (the whole key when it has no `*`).
+std::optional<std::string> match_metric(const std::string& pattern, const std::string& key) {
+  const auto star = pattern.find('*');
+  if (star == std::string::npos) return pattern == key ? std::optional<std::string>(key) : std::nullopt;
+  const std::string prefix = pattern.substr(0, star), suffix = pattern.substr(star + 1);
+  if (key.size() <= prefix.size() + suffix.size() || key.compare(0, prefix.size(), prefix) != 0 || !ends_with(key, suffix))
+    return std::nullopt;
+  return key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
+}
+
+// The label and formatted value of a metric, as the stage that records it declares.
+std::pair<std::string, std::string> describe_metric(const std::vector<ReportMetric>& declared, const std::string& key,
+                                                    double value) {
+  for (const ReportMetric& metric : declared) {
+    const auto matched = match_metric(metric.key, key);
+    if (!matched) continue;
+    std::string label = metric.label;
+    if (const auto at = label.find("{}"); at != std::string::npos) label.replace(at, 2, *matched);
+    std::string text = format_number(value, "%.6g");
+    if (std::isfinite(value)) {
+      switch (metric.format) {
+        case ReportMetric::Format::Number: break;
+        case ReportMetric::Format::Integer: text = format_number(value, "%.0f"); break;
+        case ReportMetric::Format::Percent:
+          if (value >= 0 && value <= 1) text = percent(value);
+          break;
+        case ReportMetric::Format::YesNo: text = value != 0 ? "yes" : "no"; break;
+      }
+    }
+    return {label.empty() ? key : label, text};
   }
-  return format_number(value, "%.6g");
+  return {key, format_number(value, "%.6g")};
 }
 
 struct TopEntry {
@@ -604,13 +608,14 @@ std::string prediction_section(const Prediction& p) {
   return html + "</table>\n";
 }
 
-std::string metrics_section(const ManifestItem& item) {
+std::string metrics_section(const Context& ctx, const ManifestItem& item) {
   std::string html = "<h2>Metrics</h2>\n";
   if (item.metrics.empty()) return html + "<p class=\"muted\">No metrics were recorded.</p>\n";
   html += "<table>\n<tr><th>metric</th><th class=\"num\">value</th><th>name</th></tr>\n";
   for (const auto& [key, value] : item.metrics) {
-    html += "<tr><td>" + html_escape(metric_label(key)) + "</td><td class=\"num\">" +
-            html_escape(metric_value(key, value)) + "</td><td><code class=\"muted\">" + html_escape(key) +
+    const auto [label, text] = describe_metric(ctx.options.metrics, key, value);
+    html += "<tr><td>" + html_escape(label) + "</td><td class=\"num\">" + html_escape(text) +
+            "</td><td><code class=\"muted\">" + html_escape(key) +
             "</code></td></tr>\n";
   }
   return html + "</table>\n";
@@ -668,7 +673,7 @@ std::string item_page(const Context& ctx, const Manifest& manifest, const std::v
     }
     if (!gallery.empty()) html += "<h2>" + html_escape(section.heading) + "</h2>\n<div class=\"gallery\">\n" + gallery + "</div>\n";
   }
-  html += metrics_section(item);
+  html += metrics_section(ctx, item);
   if (!item.timings_ms.empty()) {
     html += "<h2>Stage timings</h2>\n<table>\n<tr><th>stage</th><th class=\"num\">ms</th></tr>\n";
     for (const auto& [stage, ms] : timings_in_pipeline_order(manifest, item)) {
@@ -767,6 +772,7 @@ void add_stage_vocabulary(ReportOptions& options, const PluginRegistry& registry
     for (const std::string& kind : stage->report_thumbnail_kinds)
       if (std::find(options.thumbnail_kinds.begin(), options.thumbnail_kinds.end(), kind) == options.thumbnail_kinds.end())
         options.thumbnail_kinds.push_back(kind);
+    options.metrics.insert(options.metrics.end(), stage->report_metrics.begin(), stage->report_metrics.end());
   }
 }
 

@@ -31,7 +31,8 @@
 // 2: OptionSpec int ranges, CloseContext::for_each_ok_item.
 // 3: the core split from the domain libraries: slot types by name, images and selections travel
 //    as std::any, rule types as extensions.
-#define LRPFLOW_PLUGIN_API_VERSION 3u
+// 4: StageTypeInfo::report_metrics and explain_roles.
+#define LRPFLOW_PLUGIN_API_VERSION 4u
 
 namespace lrpflow {
 

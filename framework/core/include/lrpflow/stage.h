@@ -157,6 +157,21 @@ struct ReportSection {
   int position = 0;                // where on the page, smaller first (the shipped stages: 10 to 60)
 };
 
+// How the report names and formats one of a stage's item metrics. `key` is a metric name with at
+// most one `*`, which matches any non-empty text (a layer name); `label` may contain `{}`, replaced
+// by what the `*` matched.
+struct ReportMetric {
+  enum class Format {
+    Number,   // %.6g
+    Integer,  // %.0f
+    Percent,  // a fraction in [0, 1] as a percentage (other values as numbers)
+    YesNo,    // 0 is "no", anything else "yes"
+  };
+  std::string key;    // e.g. "fidelity/*/mse"
+  std::string label;  // e.g. "Fidelity at {}: MSE"
+  Format format = Format::Number;
+};
+
 struct StageTypeInfo {
   std::string type;          // the `type:` value in YAML, e.g. "image_loader"
   std::string description;   // one line, shown by `lrpflow plugins`
@@ -171,6 +186,13 @@ struct StageTypeInfo {
   std::vector<ReportSection> report_sections;   // how the report shows its item outputs
   // Output kinds that make a good thumbnail in the report's item list (the heatmap), best first.
   std::vector<std::string> report_thumbnail_kinds;
+  std::vector<ReportMetric> report_metrics;     // names and formats of the metrics it records
+  // The parts of `lrpflow explain`'s pipeline this stage type can play. A role fixes the options
+  // explain sets and the slots it connects (docs/cli.md): load_images (path, size, crop, mean, std,
+  // color; writes `input`), load_npy (path, npy), forward (labels_file), relevance (target,
+  // keep_layers; writes `relevance`), write_tensor (slot, suffix, kind, shape_like), heatmap
+  // (cmap, overlay_alpha, write_npy).
+  std::vector<std::string> explain_roles;
 };
 
 namespace detail {

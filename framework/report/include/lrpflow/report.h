@@ -38,10 +38,13 @@ struct ReportOptions {
   // every file in the Files table only and the item list shows no thumbnail.
   std::vector<ReportSection> sections;
   std::vector<std::string> thumbnail_kinds;
+  // Labels and formats of the metrics (StageTypeInfo::report_metrics); other metrics are shown by
+  // their names, as numbers. The first matching entry wins.
+  std::vector<ReportMetric> metrics;
 };
 
-// Adds what every stage type of `registry` declares (StageTypeInfo::report_sections and
-// report_thumbnail_kinds) to `options`.
+// Adds what every stage type of `registry` declares (StageTypeInfo::report_sections,
+// report_thumbnail_kinds and report_metrics) to `options`.
 void add_stage_vocabulary(ReportOptions& options, const PluginRegistry& registry);
 
 // Writes DIR/report/ for the run recorded in `manifest` whose outputs live under `output_dir`.
