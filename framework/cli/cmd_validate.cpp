@@ -1,11 +1,14 @@
 // `lrpflow validate FILE [--set key=value]...`: checks a pipeline without running it: the file, the
-// stages and their options, the graph, and then the resources, opened as `run` opens them (models
-// imported, rule sets bound), each problem printed with its position.
+// stages and their options, the graph, the resources and the stages, opened as `run` opens them
+// (models imported, rule sets bound, layer names checked) and closed without writing anything.
+// Every problem is printed in one pass, in file order, with its position.
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
 #include "lrpflow/log.h"
 #include "lrpflow/open_resources.h"
+#include "lrpflow/open_stages.h"
 #include "lrpflow/pipeline.h"
 
 namespace lrpflow::cli {
@@ -29,16 +32,29 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
       return;
     }
     std::vector<Override> overrides = parsed.value();
-    const PipelineLoad load = load_pipeline(args->file, overrides, globals.registry());
-    for (const Diagnostic& d : load.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
-    if (!load.ok()) {
-      globals.exit_code = 1;
-      return;
+    PipelineLoad load = load_pipeline(args->file, overrides, globals.registry());
+    std::vector<Diagnostic> problems = std::move(load.diagnostics);
+    // What parsed is opened even when something else is wrong, so that one pass finds everything:
+    // resources (models imported, rule sets bound), then stages (layer names, option combinations).
+    const Pipeline* pipeline = load.pipeline ? &*load.pipeline : load.partial ? &*load.partial : nullptr;
+    if (pipeline) {
+      OpenedResources opened = open_resources(*pipeline, globals.registry());
+      for (const std::string& warning : opened.warnings) log_warn(warning);
+      StageOpenOptions stage_options;
+      stage_options.stop_at_first_failure = false;
+      for (const ResourceConfig& config : pipeline->resources)
+        if (!opened.resources.has(config.name)) stage_options.failed_resources.insert(config.name);
+      problems.insert(problems.end(), opened.diagnostics.begin(), opened.diagnostics.end());
+      // Closed again (with nothing_ran) when `stages` goes: validate writes nothing.
+      OpenedStages stages = open_stages(*pipeline, globals.registry(), opened.resources, stage_options);
+      problems.insert(problems.end(), stages.diagnostics.begin(), stages.diagnostics.end());
     }
-    const OpenedResources opened = open_resources(*load.pipeline, globals.registry());
-    for (const Diagnostic& d : opened.diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
-    for (const std::string& warning : opened.warnings) log_warn(warning);
-    if (!opened.ok()) {
+    // In file order; problems without a position (an override, the file as a whole) first.
+    std::stable_sort(problems.begin(), problems.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    for (const Diagnostic& d : problems) std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    if (!problems.empty()) {
       globals.exit_code = 1;
       return;
     }

@@ -245,6 +245,7 @@ Status PixelFlippingStage::process(Item& item) {
 }
 
 Status PixelFlippingStage::close(const CloseContext& ctx) {
+  if (ctx.nothing_ran) return Status::ok();
   // The run's means, from every ok item's perturbation.csv in input order (CloseContext::for_each_ok_item).
   std::vector<std::vector<double>> curve_sums(orderings_.size(), std::vector<double>(static_cast<size_t>(steps_ + 1), 0.0));
   std::vector<double> aopc_sums(orderings_.size(), 0.0);

@@ -159,7 +159,7 @@ Status FidelityStage::sweep(const lrp::Activations& acts, const lrp::Explanation
 }
 
 Status FidelityStage::close(const CloseContext& ctx) {
-  if (!sweep_) return Status::ok();
+  if (!sweep_ || ctx.nothing_ran) return Status::ok();
   // Mean over the run's ok items per (layer, n, k), read back from each item's fidelity.csv in input
   // order: the same sums, in the same order, whether the run went through at once or was resumed.
   struct Sum {

@@ -14,6 +14,7 @@
 #include "lrpflow/files.h"
 #include "lrpflow/registry.h"
 #include "lrpflow/yaml_load.h"
+#include "pipeline_checker.h"
 
 namespace lrpflow {
 namespace fs = std::filesystem;
@@ -52,15 +53,7 @@ Result<std::vector<Override>> parse_overrides(const std::vector<std::string>& as
 
 namespace {
 
-std::string describe_node(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar: return "'" + abbreviate_for_message(node.Scalar()) + "'";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "an undefined value";
-  }
-}
+using pipeline_detail::describe_node;
 
 // A flow collection or quoted scalar left open. yaml-cpp reports where it noticed the problem
 // (often the start of the next line); the user needs the bracket or quote that began it.
@@ -289,71 +282,17 @@ Result<OptionValue> option_value_from_yaml(const YAML::Node& node, const OptionS
   return Status::error("unknown option type");
 }
 
-namespace {
+namespace pipeline_detail {
 
-// Collects diagnostics for one pipeline text. Knows which YAML nodes came from --set overrides, so
-// that problems in them point at the override instead of a meaningless line.
-class Checker {
- public:
-  Checker(std::string file, const PluginRegistry& registry) : file_(std::move(file)), registry_(registry) {}
-
-  std::vector<Diagnostic> diagnostics;
-
-  void error_at(const YAML::Node& node, const std::string& message) {
-    for (const auto& [override_node, origin] : override_nodes_) {
-      if (node.is(override_node)) {
-        diagnostics.push_back({abbreviate_for_message(origin), 0, 0, message});
-        return;
-      }
-    }
-    const YAML::Mark mark = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
-    if (mark.is_null()) {
-      diagnostics.push_back({file_, 0, 0, message});
-    } else {
-      diagnostics.push_back({file_, mark.line + 1, mark.column + 1, message});
-    }
+std::string describe_node(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: return "'" + abbreviate_for_message(node.Scalar()) + "'";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Null: return "nothing";
+    default: return "an undefined value";
   }
-  void error_in_file(const std::string& message) { diagnostics.push_back({file_, 0, 0, message}); }
-  void error_in_override(const Override& o, const std::string& message) {
-    diagnostics.push_back({abbreviate_for_message(o.origin), 0, 0, message});
-  }
-  std::pair<int, int> position(const YAML::Node& node) const {
-    const YAML::Mark mark = node.Mark();
-    if (mark.is_null()) return {0, 0};
-    return {mark.line + 1, mark.column + 1};
-  }
-
-  void apply_overrides(YAML::Node& root, const std::vector<Override>& overrides);
-  Options check_options(const YAML::Node& options_node, const YAML::Node& owner_node,
-                        const std::vector<OptionSpec>& schema, const std::string& owner);
-  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where);
-
-  const PluginRegistry& registry() const { return registry_; }
-
- private:
-  void remember_override_nodes(const YAML::Node& node, const std::string& origin) {
-    override_nodes_.emplace_back(node, origin);
-    if (node.IsSequence() || node.IsMap()) {
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        if (node.IsMap()) {
-          remember_override_nodes(it->second, origin);
-        } else {
-          remember_override_nodes(*it, origin);
-        }
-      }
-    }
-  }
-
-  void remember_override_key(const YAML::Node& map, const std::string& key, const std::string& origin) {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == key) override_nodes_.emplace_back(it->first, origin);
-    }
-  }
-
-  std::string file_;
-  const PluginRegistry& registry_;
-  std::vector<std::pair<YAML::Node, std::string>> override_nodes_;
-};
+}
 
 void Checker::apply_overrides(YAML::Node& root, const std::vector<Override>& overrides) {
   for (const Override& o : overrides) {
@@ -518,6 +457,12 @@ std::string stage_label(const std::string& id, const std::string& type) {
   return "stage '" + id + "'";
 }
 
+}  // namespace pipeline_detail
+
+namespace {
+
+using namespace pipeline_detail;
+
 RuntimeConfig check_runtime(Checker& checker, const YAML::Node& node) {
   RuntimeConfig config;
   const int cores = std::max(1u, std::thread::hardware_concurrency());
@@ -546,17 +491,224 @@ RuntimeConfig check_runtime(Checker& checker, const YAML::Node& node) {
   return config;
 }
 
+void check_version(Checker& checker, const YAML::Node& root) {
+  const YAML::Node version = root["version"];
+  if (!version) {
+    checker.error_at(root, "missing 'version' (this lrpflow reads 'version: " + std::to_string(kPipelineFormatVersion) +
+                               "')");
+    return;
+  }
+  auto number = parse_int(version);
+  if (!number || number.value() != kPipelineFormatVersion) {
+    checker.error_at(version, "unsupported version " + describe_node(version) + " (this lrpflow reads 'version: " +
+                                  std::to_string(kPipelineFormatVersion) + "')");
+  }
+}
+
+// `resources:`, in declaration order. Each one whose type is known is kept, with `ok` false when
+// its options or the resources it names are wrong.
+std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, const YAML::Node& root) {
+  std::vector<std::pair<ResourceConfig, bool>> parsed;
+  const YAML::Node resources = root["resources"];
+  if (!resources || resources.IsNull()) return parsed;
+  if (!resources.IsMap()) {
+    checker.error_at(resources, "'resources' must be a map of name: {type, options}, got " + describe_node(resources));
+    return parsed;
+  }
+  const PluginRegistry& registry = checker.registry();
+  std::vector<std::string> resource_types;
+  for (const ResourceTypeInfo* info : registry.resources()) resource_types.push_back(info->type);
+  for (auto it = resources.begin(); it != resources.end(); ++it) {
+    ResourceConfig config;
+    config.name = it->first.IsScalar() ? it->first.Scalar() : "?";
+    std::tie(config.line, config.column) = checker.position(it->first);
+    const std::string label = "resource '" + config.name + "'";
+    const YAML::Node body = it->second;
+    if (!body.IsMap()) {
+      checker.error_at(body, label + " must be a map with 'type' and 'options', got " + describe_node(body));
+      continue;
+    }
+    const std::size_t errors_before = checker.diagnostics.size();
+    checker.check_keys(body, {"type", "options"}, label);
+    const YAML::Node type = body["type"];
+    if (!type || !type.IsScalar()) {
+      checker.error_at(type ? type : it->first, label + " has no 'type'");
+      continue;
+    }
+    config.type = type.Scalar();
+    config.info = registry.find_resource(config.type);
+    if (!config.info) {
+      std::string message = label + ": unknown resource type '" + config.type + "'";
+      const std::string hint = did_you_mean(config.type, resource_types);
+      if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
+      else if (resource_types.empty()) message += " (no plugin provides resource types; check --plugin-path)";
+      checker.error_at(type, message);
+      continue;
+    }
+    config.options = checker.check_options(body["options"], it->first, config.info->options, label);
+    // Options that name another resource: declared before this one (creation order), of the type.
+    for (const OptionSpec& spec : config.info->options) {
+      if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
+      const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
+      if (!named) continue;
+      auto earlier = std::find_if(parsed.begin(), parsed.end(),
+                                  [&](const auto& r) { return r.first.name == *named; });
+      const YAML::Node where =
+          body["options"] && body["options"].IsMap() && body["options"][spec.name] ? body["options"][spec.name] : it->first;
+      if (earlier == parsed.end()) {
+        checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named +
+                                    "', which is not declared before it (declare a " + spec.resource_type +
+                                    " resource of that name above this one)");
+      } else if (earlier->first.type != spec.resource_type) {
+        checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named + "', a " +
+                                    earlier->first.type + ", not a " + spec.resource_type);
+      }
+    }
+    const bool ok = checker.diagnostics.size() == errors_before;
+    parsed.emplace_back(std::move(config), ok);
+  }
+  return parsed;
+}
+
+// `stages:`, in file order, with their ids, types, options and inputs as written.
+std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root) {
+  std::vector<DeclaredStage> declared;
+  const YAML::Node stages = root["stages"];
+  if (!stages) {
+    checker.error_at(root, "missing 'stages' (a list of stages, the source first)");
+    return declared;
+  }
+  if (!stages.IsSequence() || stages.size() == 0) {
+    checker.error_at(stages, "'stages' must be a non-empty list, got " + describe_node(stages));
+    return declared;
+  }
+  const PluginRegistry& registry = checker.registry();
+  const std::vector<std::string> stage_types = registry.stage_type_names();
+  std::map<std::string, int> line_of_id;
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    const YAML::Node node = stages[k];
+    const YAML::Node inputs = node.IsMap() ? node["inputs"] : YAML::Node();
+    // Copy-constructed: assigning a YAML::Node assigns its contents (and throws for a missing one).
+    DeclaredStage stage{{}, node, inputs};
+    StageConfig& config = stage.config;
+    std::tie(config.line, config.column) = checker.position(node);
+    if (!node.IsMap()) {
+      checker.error_at(node, "stage " + std::to_string(k + 1) + " must be a map with id, type, options, got " +
+                                 describe_node(node));
+      continue;
+    }
+    const YAML::Node id = node["id"];
+    const YAML::Node type = node["type"];
+    if (type && type.IsScalar()) config.type = type.Scalar();
+    if (!id) {
+      checker.error_at(node, "stage " + std::to_string(k + 1) + (config.type.empty() ? "" : " (" + config.type + ")") +
+                                 " has no 'id'");
+    } else if (!id.IsScalar() || id.Scalar().empty()) {
+      checker.error_at(id, "stage " + std::to_string(k + 1) + ": 'id' must be a non-empty name, got " + describe_node(id));
+    } else {
+      config.id = id.Scalar();
+      if (config.id.find('.') != std::string::npos) {
+        checker.error_at(id, "stage id '" + config.id + "' must not contain '.' (ids are used in --set keys)");
+      }
+      auto [it, inserted] = line_of_id.emplace(config.id, config.line);
+      if (!inserted) {
+        checker.error_at(id, "duplicate stage id '" + config.id + "' (first used at line " + std::to_string(it->second) + ")");
+      }
+    }
+    const std::string label = stage_label(config.id, config.type);
+    checker.check_keys(node, {"id", "type", "inputs", "options"}, label);
+    if (!type) {
+      checker.error_at(node, label + " has no 'type'");
+    } else if (!type.IsScalar()) {
+      checker.error_at(type, label + ": 'type' must be a name, got " + describe_node(type));
+    } else {
+      config.info = registry.find_stage(config.type);
+      if (!config.info) {
+        std::string message = label + ": unknown stage type '" + config.type + "'";
+        const std::string hint = did_you_mean(config.type, stage_types);
+        if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
+        else if (stage_types.empty()) message += " (no plugins are loaded; check --plugin-path)";
+        else message += " (see 'lrpflow plugins')";
+        checker.error_at(type, message);
+      }
+    }
+    if (config.info) {
+      const std::size_t errors_before_options = checker.diagnostics.size();
+      config.options = checker.check_options(node["options"], node, config.info->options, label);
+      stage.options_ok = checker.diagnostics.size() == errors_before_options;
+    }
+    if (inputs) {
+      if (inputs.IsScalar()) {
+        config.inputs.push_back(inputs.Scalar());
+      } else if (inputs.IsSequence()) {
+        for (const YAML::Node& input : inputs) {
+          if (input.IsScalar()) {
+            config.inputs.push_back(input.Scalar());
+          } else {
+            checker.error_at(input, label + ": 'inputs' lists stage ids, got " + describe_node(input));
+          }
+        }
+      } else if (!inputs.IsNull()) {
+        checker.error_at(inputs, label + ": 'inputs' must be a list of stage ids, got " + describe_node(inputs));
+      }
+    }
+    declared.push_back(std::move(stage));
+  }
+  return declared;
+}
+
+// `runtime:` and `output:`.
+void parse_runtime_and_output(Checker& checker, const YAML::Node& root, Pipeline& pipeline) {
+  const YAML::Node runtime = root["runtime"];
+  if (runtime && !runtime.IsNull() && !runtime.IsMap()) {
+    checker.error_at(runtime, "'runtime' must be a map, got " + describe_node(runtime));
+  } else {
+    pipeline.runtime = check_runtime(checker, runtime);
+  }
+  pipeline.output_dir = fs::path("out") / pipeline.file.stem();
+  const YAML::Node output = root["output"];
+  if (!output || output.IsNull()) return;
+  if (!output.IsMap()) {
+    checker.error_at(output, "'output' must be a map like {dir: out/run}, got " + describe_node(output));
+    return;
+  }
+  checker.check_keys(output, {"dir", "report", "layout"}, "output");
+  const YAML::Node layout = output["layout"];
+  if (layout) {
+    auto parsed = parse_output_layout(layout.IsScalar() ? layout.Scalar() : "");
+    if (!parsed) {
+      checker.error_at(layout, "output: 'layout' must be per_item or flat, got " + describe_node(layout));
+    } else {
+      pipeline.output_layout = parsed.value();
+    }
+  }
+  const YAML::Node report = output["report"];
+  if (report) {
+    bool value = false;
+    if (!report.IsScalar() || !YAML::convert<bool>::decode(report, value)) {
+      checker.error_at(report, "output: 'report' must be true or false, got " + describe_node(report));
+    } else {
+      pipeline.write_report = value;
+    }
+  }
+  const YAML::Node dir = output["dir"];
+  if (dir) {
+    if (!dir.IsScalar() || dir.Scalar().empty()) {
+      checker.error_at(dir, "output: 'dir' must be a directory path, got " + describe_node(dir));
+    } else {
+      pipeline.output_dir = dir.Scalar();
+    }
+  }
+}
+
 }  // namespace
 
+// Parsing (the document into declarations), graph building (pipeline_graph.cpp) and validation of
+// the slots along the graph, each adding what it finds to one list of diagnostics.
 PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const std::vector<Override>& overrides,
                             const PluginRegistry& registry) {
   PipelineLoad load;
   Checker checker(file.string(), registry);
-  auto finish = [&]() -> PipelineLoad {
-    load.diagnostics = std::move(checker.diagnostics);
-    if (!load.diagnostics.empty()) load.pipeline.reset();
-    return std::move(load);
-  };
 
   YAML::Node loaded;
   try {
@@ -575,12 +727,14 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
   const YAML::Node root = loaded;
   if (!root || root.IsNull()) {
     checker.error_in_file("the pipeline is empty (expected a map with version, stages, ...)");
-    return finish();
+    load.diagnostics = std::move(checker.diagnostics);
+    return load;
   }
   if (!root.IsMap()) {
     checker.error_at(root, "a pipeline is a YAML map (version, resources, stages, runtime, output), got " +
                                describe_node(root));
-    return finish();
+    load.diagnostics = std::move(checker.diagnostics);
+    return load;
   }
   checker.apply_overrides(loaded, overrides);
 
@@ -591,392 +745,29 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
   for (const Override& o : overrides) pipeline.overrides.push_back(o.origin);
 
   checker.check_keys(root, {"version", "resources", "stages", "runtime", "output"}, "the pipeline");
+  check_version(checker, root);
+  const auto resources = parse_resources(checker, root);
+  std::vector<DeclaredStage> declared = parse_stages(checker, root);
+  parse_runtime_and_output(checker, root, pipeline);
 
-  // version
-  const YAML::Node version = root["version"];
-  if (!version) {
-    checker.error_at(root, "missing 'version' (this lrpflow reads 'version: " +
-                               std::to_string(kPipelineFormatVersion) + "')");
+  std::vector<std::vector<std::size_t>> upstream;
+  const std::vector<std::size_t> order = build_stage_graph(checker, declared, upstream);
+  check_slot_flow(checker, declared, upstream, order);
+
+  load.diagnostics = std::move(checker.diagnostics);
+  if (load.diagnostics.empty()) {
+    for (const auto& [config, ok] : resources) pipeline.resources.push_back(config);
+    for (std::size_t k : order) pipeline.stages.push_back(declared[k].config);
+    load.pipeline = std::move(pipeline);
   } else {
-    auto number = parse_int(version);
-    if (!number || number.value() != kPipelineFormatVersion) {
-      checker.error_at(version, "unsupported version " + describe_node(version) + " (this lrpflow reads 'version: " +
-                                    std::to_string(kPipelineFormatVersion) + "')");
-    }
+    // What validate can still open: the well-declared resources and stages, in file order.
+    for (const auto& [config, ok] : resources)
+      if (ok) pipeline.resources.push_back(config);
+    for (const DeclaredStage& stage : declared)
+      if (stage.options_ok) pipeline.stages.push_back(stage.config);
+    load.partial = std::move(pipeline);
   }
-
-  // resources
-  std::vector<std::string> resource_types;
-  for (const ResourceTypeInfo* info : registry.resources()) resource_types.push_back(info->type);
-  const YAML::Node resources = root["resources"];
-  if (resources && !resources.IsNull()) {
-    if (!resources.IsMap()) {
-      checker.error_at(resources, "'resources' must be a map of name: {type, options}, got " + describe_node(resources));
-    } else {
-      for (auto it = resources.begin(); it != resources.end(); ++it) {
-        ResourceConfig config;
-        config.name = it->first.IsScalar() ? it->first.Scalar() : "?";
-        std::tie(config.line, config.column) = checker.position(it->first);
-        const std::string label = "resource '" + config.name + "'";
-        const YAML::Node body = it->second;
-        if (!body.IsMap()) {
-          checker.error_at(body, label + " must be a map with 'type' and 'options', got " + describe_node(body));
-          continue;
-        }
-        checker.check_keys(body, {"type", "options"}, label);
-        const YAML::Node type = body["type"];
-        if (!type || !type.IsScalar()) {
-          checker.error_at(type ? type : it->first, label + " has no 'type'");
-          continue;
-        }
-        config.type = type.Scalar();
-        config.info = registry.find_resource(config.type);
-        if (!config.info) {
-          std::string message = label + ": unknown resource type '" + config.type + "'";
-          const std::string hint = did_you_mean(config.type, resource_types);
-          if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
-          else if (resource_types.empty()) message += " (no plugin provides resource types; check --plugin-path)";
-          checker.error_at(type, message);
-          continue;
-        }
-        config.options = checker.check_options(body["options"], it->first, config.info->options, label);
-        // Options that name another resource: declared before this one (creation order), of the type.
-        for (const OptionSpec& spec : config.info->options) {
-          if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
-          const OptionValue& value = config.options.values().at(spec.name);
-          const std::string* named = std::get_if<std::string>(&value);
-          if (!named) continue;
-          auto earlier = std::find_if(pipeline.resources.begin(), pipeline.resources.end(),
-                                      [&](const ResourceConfig& r) { return r.name == *named; });
-          const YAML::Node where = body["options"] && body["options"].IsMap() && body["options"][spec.name]
-                                       ? body["options"][spec.name]
-                                       : it->first;
-          if (earlier == pipeline.resources.end()) {
-            checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named +
-                                        "', which is not declared before it (declare a " + spec.resource_type +
-                                        " resource of that name above this one)");
-          } else if (earlier->type != spec.resource_type) {
-            checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named + "', a " +
-                                        earlier->type + ", not a " + spec.resource_type);
-          }
-        }
-        pipeline.resources.push_back(std::move(config));
-      }
-    }
-  }
-
-  // stages
-  const std::vector<std::string> stage_types = registry.stage_type_names();
-  const YAML::Node stages = root["stages"];
-  std::vector<StageConfig> declared;
-  std::vector<YAML::Node> stage_nodes;
-  std::vector<YAML::Node> inputs_nodes;
-  std::vector<bool> inputs_explicit;
-  std::map<std::string, std::size_t> index_of_id;
-  bool slots_knowable = true;  // false when a stage's type or options are wrong: its slots are unknown
-  if (!stages) {
-    checker.error_at(root, "missing 'stages' (a list of stages, the source first)");
-  } else if (!stages.IsSequence() || stages.size() == 0) {
-    checker.error_at(stages, "'stages' must be a non-empty list, got " + describe_node(stages));
-  } else {
-    for (std::size_t k = 0; k < stages.size(); ++k) {
-      const YAML::Node node = stages[k];
-      StageConfig config;
-      std::tie(config.line, config.column) = checker.position(node);
-      if (!node.IsMap()) {
-        checker.error_at(node, "stage " + std::to_string(k + 1) + " must be a map with id, type, options, got " +
-                                   describe_node(node));
-        continue;
-      }
-      const YAML::Node id = node["id"];
-      const YAML::Node type = node["type"];
-      if (type && type.IsScalar()) config.type = type.Scalar();
-      if (!id) {
-        checker.error_at(node, "stage " + std::to_string(k + 1) + (config.type.empty() ? "" : " (" + config.type + ")") +
-                                   " has no 'id'");
-      } else if (!id.IsScalar() || id.Scalar().empty()) {
-        checker.error_at(id, "stage " + std::to_string(k + 1) + ": 'id' must be a non-empty name, got " + describe_node(id));
-      } else {
-        config.id = id.Scalar();
-        if (config.id.find('.') != std::string::npos) {
-          checker.error_at(id, "stage id '" + config.id + "' must not contain '.' (ids are used in --set keys)");
-        }
-        auto [it, inserted] = index_of_id.emplace(config.id, declared.size());
-        if (!inserted) {
-          checker.error_at(id, "duplicate stage id '" + config.id + "' (first used at line " +
-                                   std::to_string(declared[it->second].line) + ")");
-        }
-      }
-      const std::string label = stage_label(config.id, config.type);
-      checker.check_keys(node, {"id", "type", "inputs", "options"}, label);
-      if (!type) {
-        checker.error_at(node, label + " has no 'type'");
-      } else if (!type.IsScalar()) {
-        checker.error_at(type, label + ": 'type' must be a name, got " + describe_node(type));
-      } else {
-        config.info = registry.find_stage(config.type);
-        if (!config.info) {
-          std::string message = label + ": unknown stage type '" + config.type + "'";
-          const std::string hint = did_you_mean(config.type, stage_types);
-          if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
-          else if (stage_types.empty()) message += " (no plugins are loaded; check --plugin-path)";
-          else message += " (see 'lrpflow plugins')";
-          checker.error_at(type, message);
-        }
-      }
-      if (config.info) {
-        const std::size_t errors_before = checker.diagnostics.size();
-        config.options = checker.check_options(node["options"], node, config.info->options, label);
-        if (checker.diagnostics.size() != errors_before) slots_knowable = false;
-      } else {
-        slots_knowable = false;
-      }
-      const YAML::Node inputs = node["inputs"];
-      if (inputs) {
-        if (inputs.IsScalar()) {
-          config.inputs.push_back(inputs.Scalar());
-        } else if (inputs.IsSequence()) {
-          for (const YAML::Node& input : inputs) {
-            if (input.IsScalar()) {
-              config.inputs.push_back(input.Scalar());
-            } else {
-              checker.error_at(input, label + ": 'inputs' lists stage ids, got " + describe_node(input));
-            }
-          }
-        } else if (!inputs.IsNull()) {
-          checker.error_at(inputs, label + ": 'inputs' must be a list of stage ids, got " + describe_node(inputs));
-        }
-      }
-      declared.push_back(std::move(config));
-      stage_nodes.push_back(node);
-      inputs_nodes.push_back(inputs);
-      inputs_explicit.push_back(static_cast<bool>(inputs));
-    }
-  }
-
-  // Graph: default inputs, unknown inputs, source placement, cycles, topological order.
-  const std::size_t n = declared.size();
-  std::vector<std::vector<std::size_t>> upstream(n);  // direct inputs, as indices
-  bool graph_ok = n > 0;
-  std::vector<std::string> ids;
-  for (const auto& [id, index] : index_of_id) ids.push_back(id);
-  std::size_t sources = 0;
-  for (std::size_t k = 0; k < n; ++k) {
-    StageConfig& config = declared[k];
-    const std::string label = stage_label(config.id, config.type);
-    const bool is_source = config.info && config.info->role == StageRole::Source;
-    const YAML::Node where = inputs_nodes[k] ? inputs_nodes[k] : stage_nodes[k];
-    if (is_source) {
-      ++sources;
-      if (k != 0) checker.error_at(stage_nodes[k], label + " is a source stage (" + config.type +
-                                                       ") and must be the first stage");
-      if (sources > 1) checker.error_at(stage_nodes[k], label + " is a second source stage; a pipeline has exactly one");
-      if (!config.inputs.empty()) checker.error_at(where, label + " is a source stage and takes no inputs");
-      config.inputs.clear();
-      continue;
-    }
-    if (!inputs_explicit[k] && k > 0 && !declared[k - 1].id.empty()) {
-      config.inputs.push_back(declared[k - 1].id);  // default: the previous stage
-    }
-    if (config.inputs.empty() && k > 0 && inputs_explicit[k]) {
-      checker.error_at(where, label + " has no inputs; every stage after the source runs after another stage");
-      graph_ok = false;
-    }
-    for (const std::string& input : config.inputs) {
-      auto it = index_of_id.find(input);
-      if (it == index_of_id.end()) {
-        std::string message = label + ": input '" + input + "' is not a stage id";
-        const std::string hint = did_you_mean(input, ids);
-        if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
-        checker.error_at(where, message);
-        graph_ok = false;
-      } else if (it->second == k) {
-        checker.error_at(where, label + " lists itself in 'inputs'");
-        graph_ok = false;
-      } else {
-        upstream[k].push_back(it->second);
-      }
-    }
-  }
-  if (n > 0 && sources == 0) {
-    std::vector<std::string> source_types;
-    for (const StageTypeInfo* info : registry.stages()) {
-      if (info->role == StageRole::Source) source_types.push_back(info->type);
-    }
-    std::string message = "no source stage: the first stage must read the inputs";
-    if (!source_types.empty()) {
-      message += " (source types:";
-      for (std::size_t i = 0; i < source_types.size(); ++i) message += (i ? ", " : " ") + source_types[i];
-      message += ")";
-    }
-    checker.error_at(stage_nodes.front(), message);
-  }
-
-  std::vector<std::size_t> order;  // topological, ties broken by file order
-  if (graph_ok) {
-    std::vector<int> state(n, 0);  // 0 new, 1 on the DFS stack, 2 done
-    std::vector<std::size_t> stack;
-    bool cycle_found = false;
-    // Depth-first from each stage in file order; a back edge is a cycle.
-    std::function<void(std::size_t)> visit = [&](std::size_t k) {
-      if (cycle_found || state[k] == 2) return;
-      state[k] = 1;
-      stack.push_back(k);
-      for (std::size_t up : upstream[k]) {
-        if (state[up] == 1) {
-          std::string path;
-          auto from = std::find(stack.begin(), stack.end(), up);
-          for (auto it = from; it != stack.end(); ++it) path += declared[*it].id + " -> ";
-          path += declared[up].id;
-          checker.error_at(inputs_nodes[k] ? inputs_nodes[k] : stage_nodes[k],
-                           "cycle in 'inputs': " + path + " (each stage runs after its inputs)");
-          cycle_found = true;
-          return;
-        }
-        visit(up);
-        if (cycle_found) return;
-      }
-      stack.pop_back();
-      state[k] = 2;
-      order.push_back(k);
-    };
-    for (std::size_t k = 0; k < n && !cycle_found; ++k) visit(k);
-    if (cycle_found) order.clear();
-  }
-
-  // Slots: every non-optional read must be written by an upstream stage, with the same type.
-  if (!order.empty() && slots_knowable) {
-    std::vector<std::set<std::size_t>> ancestors(n);
-    for (std::size_t k : order) {
-      for (std::size_t up : upstream[k]) {
-        ancestors[k].insert(up);
-        ancestors[k].insert(ancestors[up].begin(), ancestors[up].end());
-      }
-    }
-    for (std::size_t k : order) {
-      StageConfig& config = declared[k];
-      if (!config.info || !config.info->slots) continue;
-      try {
-        config.slots = config.info->slots(config.options);
-      } catch (const std::exception& e) {
-        checker.error_at(stage_nodes[k], stage_label(config.id, config.type) + ": cannot declare its slots: " + exception_message(e));
-      }
-    }
-    std::vector<std::size_t> position_in_order(n);
-    for (std::size_t i = 0; i < order.size(); ++i) position_in_order[order[i]] = i;
-    for (std::size_t k : order) {
-      const StageConfig& config = declared[k];
-      const std::string label = stage_label(config.id, config.type);
-      for (const SlotSpec& read : config.slots.reads) {
-        // The writer that runs last before this stage decides what the slot holds.
-        const SlotSpec* writer = nullptr;
-        std::size_t writer_index = 0;
-        for (std::size_t up : ancestors[k]) {
-          for (const SlotSpec& write : declared[up].slots.writes) {
-            if (write.name != read.name) continue;
-            if (!writer || position_in_order[up] > position_in_order[writer_index]) {
-              writer = &write;
-              writer_index = up;
-            }
-          }
-        }
-        if (!writer) {
-          if (read.optional) continue;
-          std::string message = label + " reads slot '" + read.name + "' (" + slot_type_name(read.type) +
-                                ") but no stage before it writes it";
-          for (std::size_t other = 0; other < n; ++other) {
-            for (const SlotSpec& write : declared[other].slots.writes) {
-              if (write.name == read.name && other != k) {
-                message += " (stage '" + declared[other].id + "' writes it but does not run before " + "'" +
-                           config.id + "': add it to 'inputs')";
-                other = n;
-                break;
-              }
-            }
-          }
-          checker.error_at(stage_nodes[k], message);
-        } else if (read.type != writer->type && read.type != SlotType::Any && writer->type != SlotType::Any) {
-          checker.error_at(stage_nodes[k], label + " reads slot '" + read.name + "' as " + slot_type_name(read.type) +
-                                               " but stage '" + declared[writer_index].id + "' writes it as " +
-                                               slot_type_name(writer->type));
-        }
-      }
-    }
-    // Stages neither of which runs after the other run concurrently on the same item (each on its
-    // own overlay of it): they must not write the same slot, and neither may write a slot the
-    // other reads, or what a slot holds would depend on timing.
-    for (std::size_t a = 0; a < n; ++a) {
-      for (std::size_t b = a + 1; b < n; ++b) {
-        if (ancestors[a].count(b) || ancestors[b].count(a)) continue;
-        auto conflict = [&](std::size_t writer, std::size_t other, bool other_writes) {
-          for (const SlotSpec& write : declared[writer].slots.writes) {
-            const auto& others = other_writes ? declared[other].slots.writes : declared[other].slots.reads;
-            for (const SlotSpec& spec : others) {
-              if (spec.name != write.name) continue;
-              checker.error_at(stage_nodes[std::max(writer, other)],
-                               "stages '" + declared[writer].id + "' and '" + declared[other].id +
-                                   "' run concurrently (neither is among the other's inputs), and '" +
-                                   declared[writer].id + "' writes slot '" + write.name + "', which '" +
-                                   declared[other].id + (other_writes ? "' writes too" : "' reads") +
-                                   ": add one to the other's 'inputs'");
-              return true;
-            }
-          }
-          return false;
-        };
-        if (!conflict(a, b, true)) {
-          if (!conflict(a, b, false)) conflict(b, a, false);
-        }
-      }
-    }
-  }
-
-  // runtime and output
-  const YAML::Node runtime = root["runtime"];
-  if (runtime && !runtime.IsNull() && !runtime.IsMap()) {
-    checker.error_at(runtime, "'runtime' must be a map, got " + describe_node(runtime));
-  } else {
-    pipeline.runtime = check_runtime(checker, runtime);
-  }
-  pipeline.output_dir = fs::path("out") / file.stem();
-  const YAML::Node output = root["output"];
-  if (output && !output.IsNull()) {
-    if (!output.IsMap()) {
-      checker.error_at(output, "'output' must be a map like {dir: out/run}, got " + describe_node(output));
-    } else {
-      checker.check_keys(output, {"dir", "report", "layout"}, "output");
-      const YAML::Node layout = output["layout"];
-      if (layout) {
-        auto parsed = parse_output_layout(layout.IsScalar() ? layout.Scalar() : "");
-        if (!parsed) {
-          checker.error_at(layout, "output: 'layout' must be per_item or flat, got " + describe_node(layout));
-        } else {
-          pipeline.output_layout = parsed.value();
-        }
-      }
-      const YAML::Node report = output["report"];
-      if (report) {
-        bool value = false;
-        if (!report.IsScalar() || !YAML::convert<bool>::decode(report, value)) {
-          checker.error_at(report, "output: 'report' must be true or false, got " + describe_node(report));
-        } else {
-          pipeline.write_report = value;
-        }
-      }
-      const YAML::Node dir = output["dir"];
-      if (dir) {
-        if (!dir.IsScalar() || dir.Scalar().empty()) {
-          checker.error_at(dir, "output: 'dir' must be a directory path, got " + describe_node(dir));
-        } else {
-          pipeline.output_dir = dir.Scalar();
-        }
-      }
-    }
-  }
-
-  for (std::size_t k : order) pipeline.stages.push_back(declared[k]);
-  load.pipeline = std::move(pipeline);
-  return finish();
+  return load;
 }
 
 PipelineLoad load_pipeline(const fs::path& file, const std::vector<Override>& overrides,

@@ -1,5 +1,6 @@
 #include "lrpflow/runtime.h"
 #include "lrpflow/open_resources.h"
+#include "lrpflow/open_stages.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -387,257 +389,225 @@ class CreatedDirectories {
   fs::path first_created_;  // the outermost directory the run created; empty: none
 };
 
-// The stage instances of a run; closes nothing by itself (close() needs the run's outcome).
-struct OpenStages {
-  std::vector<std::unique_ptr<StageInstance>> instances;
+// One run of a pipeline, in four parts that run_pipeline calls in turn:
+//   open_run()       the folder and its lock, the quit watcher, the old manifest (--resume), stale
+//                    temporaries, then the resources and the stages;
+//   plan_items()     the inputs listed and checked, this shard's share, what --resume carries over,
+//                    the item log and the first manifest;
+//   execute_graph()  the oneTBB flow graph of the stages, recording each item as it finishes;
+//   finish()         close() every stage with the run's outcome, and the final manifest.
+// Members are declared in the order the parts create them: destruction undoes them in reverse
+// (stages closed before resources go, the quit watcher joined before the lock is released).
+class Run {
+ public:
+  Run(const Pipeline& pipeline, const PluginRegistry& registry, const RunOptions& options)
+      : pipeline_(pipeline), registry_(registry), options_(options), stages_(pipeline.stages),
+        created_dirs_(pipeline.output_dir) {}
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+  ~Run() {
+    quit_watch_done_ = true;
+    if (quit_watch_.joinable()) quit_watch_.join();
+  }
+
+  Status open_run();
+  Status plan_items();
+  void execute_graph();
+  RunReport finish();
+
+ private:
+  struct Pending {
+    std::int64_t index;
+    const ItemRef* ref;
+  };
+
+  std::vector<StageStats> current_stats() {
+    std::vector<StageStats> stats;
+    for (std::size_t k = 0; k < times_.size(); ++k) stats.push_back(summarise(stages_[k], *times_[k]));
+    return stats;
+  }
+  // Makes the files written so far durable, then the item log, then writes the manifest with the
+  // log's durable length. Callers hold manifest_mutex_.
+  Status checkpoint() {
+    if (!item_log_) return write_manifest(report_.manifest_path, manifest_);
+    if (Status flushed = flush_written_files(); !flushed) return flushed;
+    LRPFLOW_RETURN_IF_ERROR(item_log_->sync());
+    manifest_.items_log = ManifestItemLog{item_log_->path().filename().string(), item_log_->synced_bytes()};
+    return write_manifest(report_.manifest_path, manifest_);
+  }
+  bool stop_requested() const { return options_.stop_requested && options_.stop_requested->load(); }
+  void watch_for_quit();
+  Status check_item_names() const;
+  Status carry_over_done_items(const std::vector<std::size_t>& positions);
+  void record_item(Token& token);
+
+  const Pipeline& pipeline_;
+  const PluginRegistry& registry_;
+  const RunOptions& options_;
+  const std::vector<StageConfig>& stages_;
+  const Clock::time_point run_start_ = Clock::now();
+  RunReport report_;
+  std::string shard_suffix_;
+  std::string pipeline_hash_;
+  CreatedDirectories created_dirs_;
+  RunLock lock_;
+
+  // The manifest and what the quit watcher may write; the sink changes it under this mutex.
+  Manifest manifest_;
+  std::mutex manifest_mutex_;
+  bool manifest_started_ = false;  // the first manifest is written: a quit writes one too
+  bool run_over_ = false;          // the final manifest is written: a quit has nothing to add
+  std::vector<std::unique_ptr<StageTimes>> times_;
+  // Items are recorded in the item log, not in memory (item_log.h).
+  std::unique_ptr<ItemLog> item_log_;
+  std::atomic<bool> quit_watch_done_{false};
+  std::thread quit_watch_;
+
+  std::map<std::string, ManifestItem> previous_;  // --resume: the old manifest's items, until carried
+  std::vector<ManifestConfiguration> previous_configurations_;
+  std::vector<std::string> run_warnings_;
+  std::optional<OpenedResources> resources_;
+  std::optional<StageGraph> stage_links_;
+  std::optional<OpenedStages> open_;  // closed with nothing_ran if the run ends before finish()
+
+  std::vector<ItemRef> refs_;       // every input of the run, in order
+  std::vector<Pending> to_run_;     // this session's items
+  std::map<std::string, std::int64_t> failed_index_;  // the sink's, for ordering the errors
+  std::atomic<bool> stop_emitting_{false};
+  std::atomic<bool> stopped_on_error_{false};
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> max_in_flight_{0};
+  RunProgress progress_;
+  Clock::time_point last_manifest_write_ = Clock::now();
 };
 
-}  // namespace
+// A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
+// flight; the manifest then says `interrupted` and lists the items recorded so far.
+void Run::watch_for_quit() {
+  if (!options_.quit_requested) return;
+  quit_watch_ = std::thread([this] {
+    while (!quit_watch_done_.load()) {
+      if (options_.quit_requested->load()) {
+        std::lock_guard<std::mutex> guard(manifest_mutex_);
+        if (run_over_) return;
+        if (manifest_started_) {
+          manifest_.run.state = "interrupted";
+          manifest_.run.finished_at = utc_timestamp();
+          manifest_.stages = current_stats();
+          if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
+        }
+        remove_unfinished_temporaries();
+        lock_.release();
+        if (!manifest_started_) created_dirs_.remove_if_empty();
+        log_warn("quitting now: the items in flight are not recorded");
+        std::_Exit(130);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+}
 
-Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& registry, const RunOptions& options) {
-  const auto run_start = Clock::now();
-  RunReport report;
-  report.output_dir = pipeline.output_dir;
-  const Shard& shard = options.shard;
-  report.shard = shard;
-  report.manifest_path = pipeline.output_dir / shard.manifest_name();
-  if (pipeline.stages.empty()) return Status::error("the pipeline has no stages");
+Status Run::open_run() {
+  report_.output_dir = pipeline_.output_dir;
+  const Shard& shard = options_.shard;
+  report_.shard = shard;
+  report_.manifest_path = pipeline_.output_dir / shard.manifest_name();
+  if (stages_.empty()) return Status::error("the pipeline has no stages");
   if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
     return Status::error("invalid shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count));
   }
-  const std::string shard_suffix = shard.suffix();
+  shard_suffix_ = shard.suffix();
 
   std::error_code ec;
-  CreatedDirectories created_dirs(pipeline.output_dir);
-  fs::create_directories(pipeline.output_dir, ec);
-  if (ec || !fs::is_directory(pipeline.output_dir)) {
-    return Status::error("cannot create output directory " + pipeline.output_dir.string() +
+  fs::create_directories(pipeline_.output_dir, ec);
+  if (ec || !fs::is_directory(pipeline_.output_dir)) {
+    return Status::error("cannot create output directory " + pipeline_.output_dir.string() +
                          (ec ? ": " + ec.message() : ""));
   }
-  RunLock lock;
-  if (Status locked = lock.acquire(pipeline.output_dir / (".lock" + shard_suffix),
-                                   shard.is_whole() ? "this pipeline" : "shard " + std::to_string(shard.index) + "/" +
-                                                                            std::to_string(shard.count),
-                                   shard.is_whole());
-      !locked) {
-    return locked;
-  }
+  LRPFLOW_RETURN_IF_ERROR(lock_.acquire(pipeline_.output_dir / (".lock" + shard_suffix_),
+                                        shard.is_whole() ? "this pipeline"
+                                                         : "shard " + std::to_string(shard.index) + "/" +
+                                                               std::to_string(shard.count),
+                                        shard.is_whole()));
+  watch_for_quit();
 
-  // The manifest and what the quit watcher below may write; the sink changes it under this mutex.
-  Manifest manifest;
-  std::mutex manifest_mutex;
-  bool manifest_started = false;  // the first manifest is written: a quit writes one too
-  bool run_over = false;          // the final manifest is written: a quit has nothing to add
-  std::vector<std::unique_ptr<StageTimes>> times;
-  const std::vector<StageConfig>& stages = pipeline.stages;
-  auto current_stats = [&] {
-    std::vector<StageStats> stats;
-    for (std::size_t k = 0; k < times.size(); ++k) stats.push_back(summarise(stages[k], *times[k]));
-    return stats;
-  };
-  // Items are recorded in the item log, not in memory (item_log.h); a checkpoint makes the files
-  // written so far durable, then the log, then writes the manifest with the log's durable length.
-  std::unique_ptr<ItemLog> item_log;
-  auto checkpoint = [&]() -> Status {
-    if (!item_log) return write_manifest(report.manifest_path, manifest);
-    if (Status flushed = flush_written_files(); !flushed) return flushed;
-    LRPFLOW_RETURN_IF_ERROR(item_log->sync());
-    manifest.items_log = ManifestItemLog{item_log->path().filename().string(), item_log->synced_bytes()};
-    return write_manifest(report.manifest_path, manifest);
-  };
-
-  // A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
-  // flight; the manifest then says `interrupted` and lists the items recorded so far.
-  std::atomic<bool> quit_watch_done{false};
-  std::thread quit_watch;
-  if (options.quit_requested) {
-    quit_watch = std::thread([&] {
-      while (!quit_watch_done.load()) {
-        if (options.quit_requested->load()) {
-          std::lock_guard<std::mutex> guard(manifest_mutex);
-          if (run_over) return;
-          if (manifest_started) {
-            manifest.run.state = "interrupted";
-            manifest.run.finished_at = utc_timestamp();
-            manifest.stages = current_stats();
-            if (Status written = checkpoint(); !written) log_error("cannot write the manifest: " + written.message());
-          }
-          remove_unfinished_temporaries();
-          lock.release();
-          if (!manifest_started) created_dirs.remove_if_empty();
-          log_warn("quitting now: the items in flight are not recorded");
-          std::_Exit(130);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    });
-  }
-  struct JoinOnExit {
-    std::atomic<bool>& done;
-    std::thread& thread;
-    ~JoinOnExit() {
-      done = true;
-      if (thread.joinable()) thread.join();
-    }
-  } join_quit_watch{quit_watch_done, quit_watch};
-
-  // 1. The old manifest, for --resume.
-  const std::string pipeline_hash = fingerprint(pipeline_identity(pipeline));
-  std::map<std::string, ManifestItem> previous;
-  std::vector<ManifestConfiguration> previous_configurations;
-  if (options.resume) {
-    if (fs::exists(report.manifest_path, ec)) {
-      auto old = read_manifest(report.manifest_path);
+  // The old manifest, for --resume.
+  pipeline_hash_ = fingerprint(pipeline_identity(pipeline_));
+  if (options_.resume) {
+    if (fs::exists(report_.manifest_path, ec)) {
+      auto old = read_manifest(report_.manifest_path);
       if (!old) return Status::error("cannot resume: " + old.status().message());
-      LRPFLOW_RETURN_IF_ERROR(
-          check_resume_provenance(old.value(), pipeline_hash, report.manifest_path, options.allow_changed_pipeline));
-      for (ManifestItem& item : old.value().items) previous[item.id] = std::move(item);
-      previous_configurations = old.value().configurations;
+      LRPFLOW_RETURN_IF_ERROR(check_resume_provenance(old.value(), pipeline_hash_, report_.manifest_path,
+                                                      options_.allow_changed_pipeline));
+      for (ManifestItem& item : old.value().items) previous_[item.id] = std::move(item);
+      previous_configurations_ = old.value().configurations;
     } else {
-      log_info("--resume: no " + report.manifest_path.string() + " yet; running every item");
+      log_info("--resume: no " + report_.manifest_path.string() + " yet; running every item");
     }
   }
 
   // Temporaries of writes a killed run never finished (files.h): nobody else removes them.
   {
     std::set<fs::path> recorded;
-    for (const auto& [id, item] : previous) {
-      for (const OutputFile& file : item.outputs) recorded.insert((pipeline.output_dir / file.path).lexically_normal());
+    for (const auto& [id, item] : previous_) {
+      for (const OutputFile& file : item.outputs) recorded.insert((pipeline_.output_dir / file.path).lexically_normal());
     }
-    remove_stale_temporaries_of_run(pipeline.output_dir, lock.path(), recorded);
+    remove_stale_temporaries_of_run(pipeline_.output_dir, lock_.path(), recorded);
   }
 
-  // 2. Resources, then stages.
-  OpenedResources opened = open_resources(pipeline, registry);
-  for (const std::string& warning : opened.warnings) log_warn(warning);
-  if (!opened.ok()) {
-    for (std::size_t d = 1; d < opened.diagnostics.size(); ++d) log_error(opened.diagnostics[d].message);
-    return Status::error(opened.diagnostics.front().message);
+  // Resources, then stages.
+  resources_.emplace(open_resources(pipeline_, registry_));
+  for (const std::string& warning : resources_->warnings) log_warn(warning);
+  if (!resources_->ok()) {
+    for (std::size_t d = 1; d < resources_->diagnostics.size(); ++d) log_error(resources_->diagnostics[d].message);
+    return Status::error(resources_->diagnostics.front().message);
   }
-  const ResourceSet& resources = opened.resources;
-  std::vector<std::string> run_warnings = std::move(opened.warnings);
+  run_warnings_ = std::move(resources_->warnings);
+  stage_links_.emplace(stage_graph(stages_));
+  open_.emplace(open_stages(pipeline_, registry_, resources_->resources));
+  if (!open_->ok()) return Status::error(open_->diagnostics.front().message);
+  if (!open_->instance(0)->is_source()) return Status::error("stage '" + stages_.front().id + "' is not a source stage");
+  return Status::ok();
+}
 
-  const std::size_t stage_count = stages.size();
-  const StageGraph stage_links = stage_graph(stages);
-  OpenStages open;
-  for (const StageConfig& config : stages) {
-    std::unique_ptr<StageInstance> instance;
-    try {
-      if (config.info && config.info->create) instance = config.info->create();
-    } catch (const std::exception& e) {
-      return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create: " + exception_message(e));
+// Distinct ids, and distinct file stems: "a/b" and "a:b" must not share a_b's files.
+// safe_name_component() keeps them apart; this catches names crafted to collide anyway.
+Status Run::check_item_names() const {
+  std::map<std::string, const ItemRef*> seen_ids;
+  std::map<std::string, const ItemRef*> seen_stems;
+  for (const ItemRef& ref : refs_) {
+    auto [id, new_id] = seen_ids.emplace(ref.id, &ref);
+    if (!new_id) {
+      return Status::error("stage '" + stages_.front().id + "': two inputs have the id '" + ref.id + "' (" +
+                           escape_invalid_utf8(id->second->source) + " and " + escape_invalid_utf8(ref.source) +
+                           "); item ids name output files and must be unique");
     }
-    if (!instance) return Status::error("stage '" + config.id + "' (" + config.type + "): cannot create an instance");
-    StageContext ctx;
-    ctx.stage_id = config.id;
-    ctx.stage_type = config.type;
-    ctx.options = config.options;
-    ctx.resources = &resources;
-    ctx.registry = &registry;
-    ctx.output_dir = pipeline.output_dir;
-    ctx.output_layout = pipeline.output_layout;
-    ctx.base_dir = pipeline.base_dir;
-    ctx.threads = pipeline.runtime.threads;
-    Status opened = instance->open(ctx);
-    if (!opened) {
-      return Status::error("stage '" + config.id + "' (" + config.type + "): " + opened.message() +
-                           overrides_under(pipeline, "stages." + config.id + "."));
-    }
-    open.instances.push_back(std::move(instance));
-  }
-  StageInstance& source = *open.instances.front();
-  if (!source.is_source()) return Status::error("stage '" + stages.front().id + "' is not a source stage");
-
-  // 3. The inputs.
-  auto listed = source.enumerate();
-  if (!listed) {
-    return Status::error("stage '" + stages.front().id + "' (" + stages.front().type +
-                         "): cannot list inputs: " + listed.status().message());
-  }
-  // Ids go into JSON and HTML: bytes that are not UTF-8 (a file name in Latin-1) are escaped, and
-  // stay told apart. Sources keep their bytes: the loader opens them.
-  std::vector<ItemRef> refs = std::move(listed).value();
-  for (ItemRef& ref : refs) ref.id = escape_invalid_utf8(ref.id);
-  {
-    // Distinct ids, and distinct file stems: "a/b" and "a:b" must not share a_b's files.
-    // safe_name_component() keeps them apart; this catches names crafted to collide anyway.
-    std::map<std::string, const ItemRef*> seen_ids;
-    std::map<std::string, const ItemRef*> seen_stems;
-    for (const ItemRef& ref : refs) {
-      auto [id, new_id] = seen_ids.emplace(ref.id, &ref);
-      if (!new_id) {
-        return Status::error("stage '" + stages.front().id + "': two inputs have the id '" + ref.id + "' (" +
-                             escape_invalid_utf8(id->second->source) + " and " + escape_invalid_utf8(ref.source) +
-                             "); item ids name output files and must be unique");
-      }
-      auto [stem, new_stem] = seen_stems.emplace(safe_name_component(ref.id), &ref);
-      if (!new_stem) {
-        return Status::error("stage '" + stages.front().id + "': the inputs '" + stem->second->id + "' (" +
-                             escape_invalid_utf8(stem->second->source) + ") and '" + ref.id + "' (" +
-                             escape_invalid_utf8(ref.source) + ") would write the same files '" + stem->first +
-                             ".*'; rename one of them");
-      }
+    auto [stem, new_stem] = seen_stems.emplace(safe_name_component(ref.id), &ref);
+    if (!new_stem) {
+      return Status::error("stage '" + stages_.front().id + "': the inputs '" + stem->second->id + "' (" +
+                           escape_invalid_utf8(stem->second->source) + ") and '" + ref.id + "' (" +
+                           escape_invalid_utf8(ref.source) + ") would write the same files '" + stem->first +
+                           ".*'; rename one of them");
     }
   }
-  std::string input_list;
-  for (const ItemRef& ref : refs) input_list += ref.id + "\t" + ref.source + "\n";
+  return Status::ok();
+}
 
-  manifest.run.pipeline_file = pipeline.file.string();
-  manifest.run.pipeline_hash = pipeline_hash;
-  manifest.run.inputs_hash = fingerprint(input_list);
-  manifest.run.lrpflow_version = lrpflow_version();
-  manifest.run.started_at = utc_timestamp();
-  manifest.run.state = "running";
-  manifest.run.threads = pipeline.runtime.threads;
-  manifest.run.max_in_flight = pipeline.runtime.max_in_flight;
-  manifest.run.warnings = run_warnings;
-  // The shard's positions in the whole list; the items keep their whole-list positions as indices.
-  std::vector<std::size_t> positions;
-  for (std::size_t i = 0; i < refs.size(); ++i) {
-    if (shard.contains(static_cast<std::int64_t>(i))) positions.push_back(i);
-  }
-  manifest.run.items_total = static_cast<std::int64_t>(positions.size());
-  manifest.run.shard_index = shard.index;
-  manifest.run.shard_count = shard.count;
-  report.items_total = manifest.run.items_total;
-  report.all_inputs = refs;
-  if (!shard.is_whole()) {
-    log_info("shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) + " (" + shard.source + "): " +
-             std::to_string(positions.size()) + " of " + std::to_string(refs.size()) + " items, manifest " +
-             report.manifest_path.string());
-  }
-
-  struct Pending {
-    std::int64_t index;
-    const ItemRef* ref;
-  };
-  // The item log of this session, beside the manifest; a killed earlier session's log (which its
-  // manifest refers to) goes once this session's first checkpoint no longer needs it.
-  const fs::path manifest_stem = report.manifest_path.stem();
-  std::vector<fs::path> stale_logs;
-  for (const auto& entry : fs::directory_iterator(pipeline.output_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(manifest_stem.string() + ".items.", 0) == 0 && entry.path().extension() == ".jsonl")
-      stale_logs.push_back(entry.path());
-  }
-  {
-    auto created = ItemLog::create(pipeline.output_dir /
-                                   (manifest_stem.string() + ".items." + std::to_string(::getpid()) + ".jsonl"));
-    if (!created) return created.status();
-    item_log = std::move(created).value();
-  }
+// --resume: items of the old manifest that are done go into this session's item log; the rest,
+// and every item of a fresh run, go into to_run_.
+Status Run::carry_over_done_items(const std::vector<std::size_t>& positions) {
   std::map<std::string, std::int64_t> carried_per_configuration;
-  std::vector<Pending> to_run;
   constexpr std::int64_t kRedoWarnings = 10;  // then one line with the count: a wiped folder would flood the log
   std::int64_t redone = 0;
   for (std::size_t i : positions) {
-    auto it = previous.find(refs[i].id);
-    bool done = it != previous.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs[i].source);
+    auto it = previous_.find(refs_[i].id);
+    bool done = it != previous_.end() && it->second.ok && it->second.source == escape_invalid_utf8(refs_[i].source);
     if (done) {
       // A file missing, cut short (a full disk) or pointing out of the folder (an edited manifest): redo the item.
-      if (Status intact = check_outputs(it->second, pipeline.output_dir); !intact) {
+      if (Status intact = check_outputs(it->second, pipeline_.output_dir); !intact) {
         if (++redone <= kRedoWarnings) {
-          log_warn("--resume: " + report.manifest_path.string() + ": item '" + refs[i].id + "' is run again: " + intact.message());
+          log_warn("--resume: " + report_.manifest_path.string() + ": item '" + refs_[i].id +
+                   "' is run again: " + intact.message());
         }
         done = false;
       }
@@ -646,81 +616,175 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       ManifestItem& carried = it->second;
       carried.index = static_cast<std::int64_t>(i);
       ++carried_per_configuration[carried.pipeline_hash];
-      if (Status logged = item_log->append(carried); !logged) {
-        item_log->remove();
+      if (Status logged = item_log_->append(carried); !logged) {
+        item_log_->remove();
         return logged;
       }
-      ++report.items_skipped;
+      ++report_.items_skipped;
       continue;
     }
-    to_run.push_back({static_cast<std::int64_t>(i), &refs[i]});
+    to_run_.push_back({static_cast<std::int64_t>(i), &refs_[i]});
   }
   if (redone > kRedoWarnings) {
-    log_warn("--resume: " + std::to_string(redone) + " items recorded as ok in " + report.manifest_path.string() +
+    log_warn("--resume: " + std::to_string(redone) + " items recorded as ok in " + report_.manifest_path.string() +
              " are run again because a file of theirs is missing, of another size or outside the folder (the first " +
              std::to_string(kRedoWarnings) + " are named above)");
   }
   // Provenance: the configurations of the carried items (older first), then this run's own.
-  {
-    for (const ManifestConfiguration& c : previous_configurations) {
-      if (carried_per_configuration.count(c.pipeline_hash)) add_configuration(manifest, c);
-    }
-    add_configuration(manifest, {pipeline_hash, pipeline.file.string(), identity_overrides(pipeline), manifest.run.started_at});
+  for (const ManifestConfiguration& c : previous_configurations_) {
+    if (carried_per_configuration.count(c.pipeline_hash)) add_configuration(manifest_, c);
   }
-  if (options.resume && report.items_skipped > 0) {
-    log_info("--resume: " + std::to_string(report.items_skipped) + " of " + std::to_string(positions.size()) +
+  add_configuration(manifest_, {pipeline_hash_, pipeline_.file.string(), identity_overrides(pipeline_),
+                                manifest_.run.started_at});
+  if (options_.resume && report_.items_skipped > 0) {
+    log_info("--resume: " + std::to_string(report_.items_skipped) + " of " + std::to_string(positions.size()) +
              " items already done");
   }
-  for (std::size_t k = 0; k < stage_count; ++k) times.push_back(std::make_unique<StageTimes>());
-  {
-    std::lock_guard<std::mutex> guard(manifest_mutex);
-    Status written = checkpoint();
-    if (written) {
-      for (const fs::path& stale : stale_logs)
-        if (stale != item_log->path()) fs::remove(stale, ec);
-    } else {
-      report.problems.push_back(written.message());
-    }
-    manifest_started = true;
+  previous_.clear();  // carried into the log
+  return Status::ok();
+}
+
+Status Run::plan_items() {
+  const Shard& shard = options_.shard;
+  auto listed = open_->instance(0)->enumerate();
+  if (!listed) {
+    return Status::error("stage '" + stages_.front().id + "' (" + stages_.front().type +
+                         "): cannot list inputs: " + listed.status().message());
   }
-  previous.clear();  // carried into the log
+  // Ids go into JSON and HTML: bytes that are not UTF-8 (a file name in Latin-1) are escaped, and
+  // stay told apart. Sources keep their bytes: the loader opens them.
+  refs_ = std::move(listed).value();
+  for (ItemRef& ref : refs_) ref.id = escape_invalid_utf8(ref.id);
+  LRPFLOW_RETURN_IF_ERROR(check_item_names());
+  std::string input_list;
+  for (const ItemRef& ref : refs_) input_list += ref.id + "\t" + ref.source + "\n";
 
-  // 4. The graph.
-  std::map<std::string, std::int64_t> failed_index;  // the sink's, for ordering the errors
-  std::atomic<bool> stop_emitting{false};
-  std::atomic<bool> stopped_on_error{false};
-  std::atomic<std::int64_t> in_flight{0};
-  std::atomic<std::int64_t> max_in_flight{0};
+  manifest_.run.pipeline_file = pipeline_.file.string();
+  manifest_.run.pipeline_hash = pipeline_hash_;
+  manifest_.run.inputs_hash = fingerprint(input_list);
+  manifest_.run.lrpflow_version = lrpflow_version();
+  manifest_.run.started_at = utc_timestamp();
+  manifest_.run.state = "running";
+  manifest_.run.threads = pipeline_.runtime.threads;
+  manifest_.run.max_in_flight = pipeline_.runtime.max_in_flight;
+  manifest_.run.warnings = run_warnings_;
+  // The shard's positions in the whole list; the items keep their whole-list positions as indices.
+  std::vector<std::size_t> positions;
+  for (std::size_t i = 0; i < refs_.size(); ++i) {
+    if (shard.contains(static_cast<std::int64_t>(i))) positions.push_back(i);
+  }
+  manifest_.run.items_total = static_cast<std::int64_t>(positions.size());
+  manifest_.run.shard_index = shard.index;
+  manifest_.run.shard_count = shard.count;
+  report_.items_total = manifest_.run.items_total;
+  report_.all_inputs = refs_;
+  if (!shard.is_whole()) {
+    log_info("shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) + " (" + shard.source +
+             "): " + std::to_string(positions.size()) + " of " + std::to_string(refs_.size()) + " items, manifest " +
+             report_.manifest_path.string());
+  }
+
+  // The item log of this session, beside the manifest; a killed earlier session's log (which its
+  // manifest refers to) goes once this session's first checkpoint no longer needs it.
+  std::error_code ec;
+  const fs::path manifest_stem = report_.manifest_path.stem();
+  std::vector<fs::path> stale_logs;
+  for (const auto& entry : fs::directory_iterator(pipeline_.output_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(manifest_stem.string() + ".items.", 0) == 0 && entry.path().extension() == ".jsonl")
+      stale_logs.push_back(entry.path());
+  }
+  {
+    auto created = ItemLog::create(pipeline_.output_dir /
+                                   (manifest_stem.string() + ".items." + std::to_string(::getpid()) + ".jsonl"));
+    if (!created) return created.status();
+    item_log_ = std::move(created).value();
+  }
+  LRPFLOW_RETURN_IF_ERROR(carry_over_done_items(positions));
+  for (std::size_t k = 0; k < stages_.size(); ++k) times_.push_back(std::make_unique<StageTimes>());
+  std::lock_guard<std::mutex> guard(manifest_mutex_);
+  Status written = checkpoint();
+  if (written) {
+    for (const fs::path& stale : stale_logs)
+      if (stale != item_log_->path()) fs::remove(stale, ec);
+  } else {
+    report_.problems.push_back(written.message());
+  }
+  manifest_started_ = true;
+  return Status::ok();
+}
+
+// The sink: an item that left the graph goes into the item log (and a checkpoint, now and then).
+void Run::record_item(Token& token) {
+  --in_flight_;
+  if (token.cancelled) {
+    token.items.clear();
+    return;
+  }
+  token.item = merge_branches(token, stage_links_->leaves, stage_links_->ancestors.back())->record();
+  token.items.clear();  // the slots of every branch go with them
+  ManifestItem record = record_of(token, stages_, pipeline_hash_, pipeline_.output_dir);
+  if (record.ok) {
+    ++report_.items_ok;
+  } else {
+    ++report_.items_failed;
+    ++progress_.failed;
+    report_.errors.push_back({record.id, record.source, record.error->stage, record.error->message});
+    log_debug("item '" + record.id + "' failed in stage '" + record.error->stage + "': " + record.error->message);
+    if (pipeline_.runtime.on_error == OnError::Fail && !stopped_on_error_.exchange(true)) {
+      stop_emitting_ = true;
+      log_error("item '" + record.id + "' failed in stage '" + record.error->stage +
+                "' and on_error is 'fail': stopping after the items in flight");
+    }
+  }
+  std::lock_guard<std::mutex> guard(manifest_mutex_);
+  if (!record.ok) failed_index_[record.id] = record.index;
+  if (Status logged = item_log_->append(record); !logged) {
+    // Not recorded: a --resume runs the item again.
+    report_.problems.push_back("item '" + record.id + "' is not recorded: " + logged.message());
+    log_error(report_.problems.back());
+  }
+  ++progress_.done;
+  progress_.elapsed_s = ms_since(run_start_) / 1000.0;
+  if (options_.on_progress) options_.on_progress(progress_);
+  if (ms_since(last_manifest_write_) >= options_.manifest_interval_s * 1000.0) {
+    manifest_.stages = current_stats();
+    const auto checkpoint_start = Clock::now();
+    if (Status written = checkpoint(); !written) log_warn("cannot update the manifest: " + written.message());
+    log_debug(fmt::format("checkpoint of {} items: {:.3f} ms", item_log_->count(), ms_since(checkpoint_start)));
+    last_manifest_write_ = Clock::now();
+  }
+}
+
+void Run::execute_graph() {
+  const std::size_t stage_count = stages_.size();
+  const StageGraph& links = *stage_links_;
   std::size_t next_to_emit = 0;
-  RunProgress progress;
-  progress.to_run = static_cast<std::int64_t>(to_run.size());
-  progress.skipped = report.items_skipped;
-  auto last_manifest_write = Clock::now();
-  const bool fail_fast = pipeline.runtime.on_error == OnError::Fail;
-  auto stop_requested = [&] { return options.stop_requested && options.stop_requested->load(); };
+  progress_.to_run = static_cast<std::int64_t>(to_run_.size());
+  progress_.skipped = report_.items_skipped;
 
-  at::set_num_threads(pipeline.runtime.intra_op_threads);
+  at::set_num_threads(pipeline_.runtime.intra_op_threads);
   // TBB caps workers at the number of cores unless told otherwise; honour an explicit request
   // for more threads (e.g. stages that mostly wait on I/O).
   std::unique_ptr<tbb::global_control> allow_threads;
-  if (pipeline.runtime.threads > tbb::this_task_arena::max_concurrency()) {
+  if (pipeline_.runtime.threads > tbb::this_task_arena::max_concurrency()) {
     allow_threads = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
-                                                          static_cast<std::size_t>(pipeline.runtime.threads));
+                                                          static_cast<std::size_t>(pipeline_.runtime.threads));
   }
-  tbb::task_arena arena(pipeline.runtime.threads);
+  tbb::task_arena arena(pipeline_.runtime.threads);
   std::string graph_error;
   arena.execute([&] {
     using namespace tbb::flow;
     graph g;
     input_node<TokenPtr> emitter(g, [&](tbb::flow_control& control) -> TokenPtr {
-      if (next_to_emit >= to_run.size() || stop_emitting.load() || stop_requested()) {
-        if (stop_requested() && next_to_emit < to_run.size()) {
+      if (next_to_emit >= to_run_.size() || stop_emitting_.load() || stop_requested()) {
+        if (stop_requested() && next_to_emit < to_run_.size()) {
           log_warn("stopping: finishing the items in flight, then writing the manifest (Ctrl-C again to quit now)");
         }
         control.stop();
         return nullptr;
       }
-      const Pending& pending = to_run[next_to_emit];
+      const Pending& pending = to_run_[next_to_emit];
       auto token = std::make_shared<Token>();
       token->item = Item(pending.index, pending.ref->id, pending.ref->source);
       token->sequence = next_to_emit++;
@@ -729,12 +793,12 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       token->arrivals.reset(new std::atomic<int>[stage_count + 1]());
       return token;
     });
-    limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline.runtime.max_in_flight));
+    limiter_node<TokenPtr> limiter(g, static_cast<std::size_t>(pipeline_.runtime.max_in_flight));
     function_node<TokenPtr, TokenPtr> admit(g, unlimited, [&](TokenPtr token) {
-      if (stop_emitting.load() || stop_requested()) token->cancelled = true;
-      const std::int64_t now = ++in_flight;
-      std::int64_t seen = max_in_flight.load();
-      while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+      if (stop_emitting_.load() || stop_requested()) token->cancelled = true;
+      const std::int64_t now = ++in_flight_;
+      std::int64_t seen = max_in_flight_.load();
+      while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
       }
       return token;
     });
@@ -756,14 +820,14 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       for (std::size_t input : inputs) make_edge(*stage_nodes[input], *joins.back());
     };
     for (std::size_t k = 0; k < stage_count; ++k) {
-      const StageConfig& config = stages[k];
-      StageInstance* instance = open.instances[k].get();
-      StageTimes* stage_times = times[k].get();
+      const StageConfig& config = stages_[k];
+      StageInstance* instance = open_->instance(k);
+      StageTimes* stage_times = times_[k].get();
       const std::size_t concurrency = config.info->reentrant ? unlimited : serial;
-      const std::vector<std::size_t>& inputs = stage_links.inputs[k];
-      const bool continues_input = inputs.size() == 1 && stage_links.successors[inputs.front()].size() == 1;
+      const std::vector<std::size_t>& inputs = links.inputs[k];
+      const bool continues_input = inputs.size() == 1 && links.successors[inputs.front()].size() == 1;
       stage_nodes.push_back(std::make_unique<function_node<TokenPtr, TokenPtr>>(
-          g, concurrency, [k, &config, &inputs, &finished = stage_links.ancestors[k], continues_input, instance,
+          g, concurrency, [k, &config, &inputs, &finished = links.ancestors[k], continues_input, instance,
                            stage_times](TokenPtr token) {
             std::shared_ptr<Item>& item = token->items[k];
             if (inputs.empty()) {
@@ -805,50 +869,13 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
     }
 
     function_node<TokenPtr, continue_msg> sink(g, serial, [&](TokenPtr token) {
-      --in_flight;
-      if (token->cancelled) {
-        token->items.clear();
-        return continue_msg();
-      }
-      token->item = merge_branches(*token, stage_links.leaves, stage_links.ancestors.back())->record();
-      token->items.clear();  // the slots of every branch go with them
-      ManifestItem record = record_of(*token, stages, pipeline_hash, pipeline.output_dir);
-      if (record.ok) {
-        ++report.items_ok;
-      } else {
-        ++report.items_failed;
-        ++progress.failed;
-        report.errors.push_back({record.id, record.source, record.error->stage, record.error->message});
-        log_debug("item '" + record.id + "' failed in stage '" + record.error->stage + "': " + record.error->message);
-        if (fail_fast && !stopped_on_error.exchange(true)) {
-          stop_emitting = true;
-          log_error("item '" + record.id + "' failed in stage '" + record.error->stage +
-                    "' and on_error is 'fail': stopping after the items in flight");
-        }
-      }
-      std::lock_guard<std::mutex> guard(manifest_mutex);
-      if (!record.ok) failed_index[record.id] = record.index;
-      if (Status logged = item_log->append(record); !logged) {
-        // Not recorded: a --resume runs the item again.
-        report.problems.push_back("item '" + record.id + "' is not recorded: " + logged.message());
-        log_error(report.problems.back());
-      }
-      ++progress.done;
-      progress.elapsed_s = ms_since(run_start) / 1000.0;
-      if (options.on_progress) options.on_progress(progress);
-      if (ms_since(last_manifest_write) >= options.manifest_interval_s * 1000.0) {
-        manifest.stages = current_stats();
-        const auto checkpoint_start = Clock::now();
-        if (Status written = checkpoint(); !written) log_warn("cannot update the manifest: " + written.message());
-        log_debug(fmt::format("checkpoint of {} items: {:.3f} ms", item_log->count(), ms_since(checkpoint_start)));
-        last_manifest_write = Clock::now();
-      }
+      record_item(*token);
       return continue_msg();
     });
-    if (stage_links.leaves.size() == 1) {
-      make_edge(*stage_nodes[stage_links.leaves.front()], sink);
+    if (links.leaves.size() == 1) {
+      make_edge(*stage_nodes[links.leaves.front()], sink);
     } else {
-      join_of(stage_links.leaves, stage_count);
+      join_of(links.leaves, stage_count);
       make_edge(output_port<0>(*joins.back()), sink);
     }
     make_edge(sink, limiter.decrementer());
@@ -860,61 +887,68 @@ Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& r
       graph_error = exception_message(e);
     }
   });
-  if (!graph_error.empty()) report.problems.push_back("the run was aborted by an internal error: " + graph_error);
+  if (!graph_error.empty()) report_.problems.push_back("the run was aborted by an internal error: " + graph_error);
+}
 
-  report.stopped_on_error = stopped_on_error.load();
-  report.items_not_run = static_cast<std::int64_t>(to_run.size()) - progress.done;
+RunReport Run::finish() {
+  report_.stopped_on_error = stopped_on_error_.load();
+  report_.items_not_run = static_cast<std::int64_t>(to_run_.size()) - progress_.done;
   // A stop requested after the last item was emitted lost nothing: the run is complete.
-  report.interrupted = stop_requested() && report.items_not_run > 0;
-  report.max_in_flight_observed = max_in_flight.load();
+  report_.interrupted = stop_requested() && report_.items_not_run > 0;
+  report_.max_in_flight_observed = max_in_flight_.load();
 
-  // 6. close() every stage, in execution order.
+  // close() every stage, in execution order.
   CloseContext close_ctx;
-  close_ctx.output_dir = pipeline.output_dir;
-  close_ctx.items_total = report.items_total;
-  close_ctx.items_ok = report.items_ok + report.items_skipped;
-  close_ctx.items_failed = report.items_failed;
-  close_ctx.interrupted = report.interrupted || report.stopped_on_error;
-  close_ctx.run_outputs = &report.run_outputs;
-  close_ctx.shard_suffix = shard_suffix;
+  close_ctx.output_dir = pipeline_.output_dir;
+  close_ctx.items_total = report_.items_total;
+  close_ctx.items_ok = report_.items_ok + report_.items_skipped;
+  close_ctx.items_failed = report_.items_failed;
+  close_ctx.interrupted = report_.interrupted || report_.stopped_on_error;
+  close_ctx.run_outputs = &report_.run_outputs;
+  close_ctx.shard_suffix = shard_suffix_;
   // The graph has drained: nothing appends to the log while the stages read it back.
   close_ctx.for_each_ok_item = [&](const std::function<Status(const RecordedItem&)>& visit) {
-    std::lock_guard<std::mutex> guard(manifest_mutex);
-    return item_log->for_each(
+    std::lock_guard<std::mutex> guard(manifest_mutex_);
+    return item_log_->for_each(
         [&](const ManifestItem& item) { return visit({item.id, item.index, item.outputs, item.metrics}); }, true);
   };
-  for (std::size_t k = 0; k < stage_count; ++k) {
-    Status closed = open.instances[k]->close(close_ctx);
-    if (!closed) report.problems.push_back("stage '" + stages[k].id + "' (" + stages[k].type + "): close: " + closed.message());
-  }
+  for (std::string& problem : open_->close_all(close_ctx)) report_.problems.push_back(std::move(problem));
 
-  {
-    // Errors in input order: the sink saw them in completion order.
-    std::stable_sort(report.errors.begin(), report.errors.end(), [&](const ItemFailure& a, const ItemFailure& b) {
-      return failed_index[a.item_id] < failed_index[b.item_id];
-    });
-  }
-  report.stages = current_stats();
-  report.elapsed_s = ms_since(run_start) / 1000.0;
-  std::lock_guard<std::mutex> guard(manifest_mutex);
-  manifest.stages = report.stages;
-  manifest.run_outputs = report.run_outputs;
-  manifest.run.finished_at = utc_timestamp();
-  manifest.run.state = report.interrupted ? "interrupted" : report.stopped_on_error ? "stopped" : "complete";
+  // Errors in input order: the sink saw them in completion order.
+  std::stable_sort(report_.errors.begin(), report_.errors.end(), [&](const ItemFailure& a, const ItemFailure& b) {
+    return failed_index_[a.item_id] < failed_index_[b.item_id];
+  });
+  report_.stages = current_stats();
+  report_.elapsed_s = ms_since(run_start_) / 1000.0;
+  std::lock_guard<std::mutex> guard(manifest_mutex_);
+  manifest_.stages = report_.stages;
+  manifest_.run_outputs = report_.run_outputs;
+  manifest_.run.finished_at = utc_timestamp();
+  manifest_.run.state = report_.interrupted ? "interrupted" : report_.stopped_on_error ? "stopped" : "complete";
   // The final manifest lists every item inline, read back from the log, which then goes; if it
   // cannot be written, a checkpoint (with the log kept) records the end instead.
-  manifest.items_log.reset();
-  Status final_written = write_manifest(report.manifest_path, manifest, [&](const std::function<Status(const ManifestItem&)>& visit) {
-    return item_log->for_each(visit);
+  manifest_.items_log.reset();
+  Status final_written = write_manifest(report_.manifest_path, manifest_, [&](const std::function<Status(const ManifestItem&)>& visit) {
+    return item_log_->for_each(visit);
   });
   if (final_written) {
-    item_log->remove();
+    item_log_->remove();
   } else {
-    report.problems.push_back(final_written.message());
-    if (Status written = checkpoint(); !written) report.problems.push_back(written.message());
+    report_.problems.push_back(final_written.message());
+    if (Status written = checkpoint(); !written) report_.problems.push_back(written.message());
   }
-  run_over = true;
-  return report;
+  run_over_ = true;
+  return std::move(report_);
+}
+
+}  // namespace
+
+Result<RunReport> run_pipeline(const Pipeline& pipeline, const PluginRegistry& registry, const RunOptions& options) {
+  Run run(pipeline, registry, options);
+  LRPFLOW_RETURN_IF_ERROR(run.open_run());
+  LRPFLOW_RETURN_IF_ERROR(run.plan_items());
+  run.execute_graph();
+  return run.finish();
 }
 
 }  // namespace lrpflow

@@ -1,6 +1,8 @@
 // Pipeline: a YAML pipeline file, parsed and checked against the loaded plugins.
 //
-// The format is documented in docs/pipeline-format.md. Loading never stops at the first problem:
+// The format is documented in docs/pipeline-format.md. Loading runs in three parts, each adding to
+// one list of diagnostics: parsing the document into declarations (pipeline.cpp), building the
+// stage graph, and checking the slots along it (pipeline_graph.cpp). It never stops at the first problem:
 // every error found (YAML syntax, unknown keys, stage types and options with did-you-mean hints,
 // missing required options, bad or duplicate ids, unknown inputs, cycles, slots read but never
 // written, more or fewer than one source stage, unknown resource types) comes back as a Diagnostic
@@ -103,6 +105,10 @@ struct Pipeline {
 
 struct PipelineLoad {
   std::optional<Pipeline> pipeline;      // set only when there are no diagnostics
+  // When there are diagnostics but the file parsed: the resources and stages that are declared
+  // well enough to open (known type, valid options), in file order, with no graph. `lrpflow
+  // validate` opens them so that one pass reports every problem, a model file or layer name too.
+  std::optional<Pipeline> partial;
   std::vector<Diagnostic> diagnostics;   // in the order found (roughly file order)
   bool ok() const { return pipeline.has_value() && diagnostics.empty(); }
 };

@@ -32,7 +32,7 @@
 // 3: the core split from the domain libraries: slot types by name, images and selections travel
 //    as std::any, rule types as extensions.
 // 4: StageTypeInfo::report_metrics and explain_roles.
-#define LRPFLOW_PLUGIN_API_VERSION 4u
+#define LRPFLOW_PLUGIN_API_VERSION 5u
 
 namespace lrpflow {
 

@@ -2,11 +2,16 @@
 //
 // Lifecycle (the host guarantees this order, per stage instance):
 //   1. open(ctx)       once, before any item, on the host's thread. Read options, fetch resources,
-//                      precompute. A failed open stops the run before any item is read.
+//                      precompute, check what can be checked without data (layer names). Write
+//                      nothing: `lrpflow validate` opens stages too. A failed open stops the run
+//                      before any item is read.
 //   2. process(item)   once per item that reaches the stage without an error. Items arrive in any
 //                      order unless the stage type is `ordered`.
-//   3. close(ctx)      once, after the last item has left the stage (also after a stop or Ctrl-C),
-//                      on the host's thread. Write run-level outputs here.
+//   3. close(ctx)      once after every successful open(), after the last item has left the stage
+//                      (also after a stop or Ctrl-C), on the host's thread. Write run-level
+//                      outputs here, unless ctx.nothing_ran: then no item ran (a later stage
+//                      failed to open, the run could not start, or `validate` opened the stage to
+//                      check it), and close() releases what it holds and writes nothing.
 //
 // Threading contract:
 //   - open() and close() never run concurrently with anything else of the same instance.
@@ -75,6 +80,9 @@ struct CloseContext {
   std::int64_t items_ok = 0;
   std::int64_t items_failed = 0;
   bool interrupted = false;
+  // No item ran and none will: write nothing (a later stage failed to open, the run stopped before
+  // its first item, or `lrpflow validate` opened the stage to check it). Plugin API version 5.
+  bool nothing_ran = false;
   std::vector<OutputFile>* run_outputs = nullptr;  // append run-level files here (kind, relative path)
   // "" for a whole run; ".shard-I-of-N" when the run is one shard of several (`--shard I/N`). Shards
   // share one output directory, so a stage that writes run-level files puts this in front of their
