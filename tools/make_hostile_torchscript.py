@@ -4,7 +4,7 @@ submodule is named 'c/<evil>&x', a name that holds a path separator and HTML/SVG
 
 PyTorch's add_module() refuses names with '.', so a TorchScript submodule cannot spell '..'; a
 '"' makes LibTorch unable to read back the file it wrote. '/', '<', '>' and '&' are what such a
-model can carry, and tests/stages/test_hostile_names.cpp runs it end to end.
+model can carry, and tests/stages/hostile_names_test.cpp runs it end to end.
 
     /usr/bin/python3 tools/make_hostile_torchscript.py      # Debian's python3-torch 1.13
 """

@@ -9,7 +9,7 @@
 #include <string>
 #include <system_error>
 
-namespace lrpflow::test_common {
+namespace lrpflow::testing {
 
 class TempDir {
  public:
@@ -33,4 +33,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace lrpflow::test_common
+}  // namespace lrpflow::testing

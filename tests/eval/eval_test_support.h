@@ -82,6 +82,6 @@ inline std::shared_ptr<const lrp::Model> linear_model(const at::Tensor& weight, 
   return model ? model.value() : nullptr;
 }
 
-using TempDir = lrpflow::test_common::TempDir;
+using TempDir = lrpflow::testing::TempDir;
 
 }  // namespace lrpflow::eval::testing

@@ -93,7 +93,7 @@ const char* kPipeline =
     "output: {dir: unused}\n";
 
 TEST(Cli, RunWritesOutputsAndManifest) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const fs::path out = dir.path() / "out";
   const CliResult r = lrpflow_cli({"run", file.string(), "--out", out.string(), "--threads", "2", "--max-in-flight", "4"});
@@ -109,7 +109,7 @@ TEST(Cli, RunWritesOutputsAndManifest) {
 }
 
 TEST(Cli, FailedItemsGiveExitCodeOneAndAreListed) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const CliResult r = lrpflow_cli({"run", file.string(), "--out", (dir.path() / "out").string(), "-q", "--set",
                                    "stages.src.options.fail_load=[item-003, item-011]"});
@@ -120,7 +120,7 @@ TEST(Cli, FailedItemsGiveExitCodeOneAndAreListed) {
 }
 
 TEST(Cli, ResumeSkipsCompletedItems) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const std::string out = (dir.path() / "out").string();
   ASSERT_EQ(lrpflow_cli({"run", file.string(), "--out", out}).exit_code, 0);
@@ -132,7 +132,7 @@ TEST(Cli, ResumeSkipsCompletedItems) {
 }
 
 TEST(Cli, ResumeWithChangedOverridesNeedsAllowChangedPipeline) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const std::string out = (dir.path() / "out").string();
   ASSERT_EQ(lrpflow_cli({"run", file.string(), "--out", out, "-q"}).exit_code, 0);
@@ -163,7 +163,7 @@ TEST(Cli, ResumeWithChangedOverridesNeedsAllowChangedPipeline) {
 }
 
 TEST(Cli, InvalidPipelineGivesExitCodeTwoWithPositions) {
-  test::TempDir dir;
+  testing::TempDir dir;
   std::string text = kPipeline;
   text.replace(text.find("count: 25"), 9, "cuont: 25");
   const fs::path file = write_pipeline(dir.path(), text);
@@ -174,7 +174,7 @@ TEST(Cli, InvalidPipelineGivesExitCodeTwoWithPositions) {
 }
 
 TEST(Cli, DedicatedFlagsAreCheckedLikeOverrides) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   // Options may also come before FILE; --threads 0 is reported as coming from the flag.
   const CliResult r = lrpflow_cli({"run", "--set", "runtime.on_error=fail", file.string(), "--threads", "0"});
@@ -183,7 +183,7 @@ TEST(Cli, DedicatedFlagsAreCheckedLikeOverrides) {
 }
 
 TEST(Cli, ValidateReportsEveryProblemOrOk) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path good = write_pipeline(dir.path(), kPipeline);
   const CliResult ok = lrpflow_cli({"validate", good.string()});
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
@@ -244,7 +244,7 @@ TEST(Cli, PluginThatExitsWhileLoadingFailsTheCommand) {
 }
 
 TEST(Cli, RulesetsListsWhatANameFindsWithItsFile) {
-  test::TempDir dir;
+  testing::TempDir dir;
   ASSERT_TRUE(write_file_atomic(dir / "epsilon.yaml", "description: my own epsilon\nrules: []\n").is_ok());
   ASSERT_TRUE(write_file_atomic(dir / "broken.yaml", "rules: [unclosed\n").is_ok());
   ::setenv("LRPFLOW_RULESET_PATH", dir.path().c_str(), 1);
@@ -267,7 +267,7 @@ TEST(Cli, RulesetsListsWhatANameFindsWithItsFile) {
 
 // An empty value must not pass for "not given": `--out ''` would write into output.dir instead.
 TEST(Cli, EmptyOutAndShardValuesAreUsageErrors) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"run", file.string(), "--out", ""}, {"run", file.string(), "--shard", ""},
@@ -290,7 +290,7 @@ TEST(Cli, UsageErrorsGiveExitCodeTwo) {
 }
 
 TEST(Cli, SigintStopsCleanlyWithExitCode130) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(),
                                        "version: 1\n"
                                        "stages:\n"
@@ -325,7 +325,7 @@ TEST(Cli, SigintStopsCleanlyWithExitCode130) {
 }
 
 TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
-  test::TempDir dir;
+  testing::TempDir dir;
   // Items are written, then sit 1.5 s in the slow stage: a clean stop would wait for them.
   const fs::path file = write_pipeline(dir.path(),
                                        "version: 1\n"
@@ -364,7 +364,7 @@ TEST(Cli, SecondSigintQuitsWithAnInterruptedManifestOfWhatIsDone) {
 }
 
 TEST(Cli, AliasesInSetValuesAreAnErrorNotACrash) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   for (const std::string command : {"validate", "run"}) {
     std::vector<std::string> args = {command, file.string(), "--set", "runtime.x=&a [*a]"};
@@ -377,7 +377,7 @@ TEST(Cli, AliasesInSetValuesAreAnErrorNotACrash) {
 }
 
 TEST(Cli, ShardsRunWithOtherThreadCountsMergeAndAWrongCountSaysWhatIsThere) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const fs::path out = dir.path() / "out";
   // Thread counts do not change outputs: the shards are one run, whatever each was given.
@@ -397,7 +397,7 @@ TEST(Cli, ShardsRunWithOtherThreadCountsMergeAndAWrongCountSaysWhatIsThere) {
 }
 
 TEST(Cli, MergeRefusesShardManifestPathsOutsideTheFolderAndWritesNothing) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path file = write_pipeline(dir.path(), kPipeline);
   const fs::path out = dir.path() / "a/b";  // out/../.. is dir
   for (const char* shard : {"0/2", "1/2"}) {

@@ -38,7 +38,7 @@ Status put(const fs::path& tmp, const char* text) {
 }
 
 TEST(Files, AWriteIsWholeUnderItsNameAndAwaitsOneFlush) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path a = dir.path() / "sub/a.txt";
   const fs::path b = dir.path() / "b.txt";
   ASSERT_TRUE(write_file_atomic(a, "alpha").is_ok());
@@ -55,7 +55,7 @@ TEST(Files, AWriteIsWholeUnderItsNameAndAwaitsOneFlush) {
 }
 
 TEST(Files, WritersGetATemporaryBesideTheFileAndTheNameAppearsOnlyWhenDone) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path path = dir.path() / "picture.png";
   fs::path seen_tmp;
   bool name_existed_during_write = true;
@@ -76,7 +76,7 @@ TEST(Files, WritersGetATemporaryBesideTheFileAndTheNameAppearsOnlyWhenDone) {
 }
 
 TEST(Files, AFailedWriteLeavesNoFileUnderTheRealNameAndKeepsTheOldOne) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path fresh = dir.path() / "fresh.bin";
   const fs::path existing = dir.path() / "existing.bin";
   ASSERT_TRUE(write_file_atomic(existing, "old content").is_ok());
@@ -124,7 +124,7 @@ class FileSizeLimit {
 };
 
 TEST(Files, AShortWriteIsAnErrorNamingTheFileAndNothingIsRenamed) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path text = dir.path() / "big.txt";
   const fs::path png = dir.path() / "big.png";
   // Incompressible, so its PNG has far more than 200 bytes, but less than a stdio buffer (4 KiB):
@@ -165,7 +165,7 @@ TEST(Files, TemporaryNamesAreRecognisedWithTheirWriter) {
   EXPECT_FALSE(temporary_writer_pid(".tmp-1-2.png"));
   EXPECT_FALSE(temporary_writer_pid("a.png"));
   // What write_file_atomic actually names its temporary is recognised.
-  test::TempDir dir;
+  testing::TempDir dir;
   fs::path seen;
   ASSERT_TRUE(write_file_atomic_with(dir.path() / "x.heatmap.png", [&](const fs::path& tmp) {
                 seen = tmp;
@@ -176,7 +176,7 @@ TEST(Files, TemporaryNamesAreRecognisedWithTheirWriter) {
 }
 
 TEST(Files, ResolveInsideKeepsManifestPathsInTheFolder) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path run = dir.path() / "run";
   fs::create_directories(run / "items");
   fs::create_directories(dir.path() / "elsewhere");
@@ -205,7 +205,7 @@ TEST(Files, ResolveInsideKeepsManifestPathsInTheFolder) {
 }
 
 TEST(Files, AQuittingProcessRemovesTheTemporariesOfUnfinishedWrites) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path path = dir.path() / "slow.png";
   const Status written = write_file_atomic_with(path, [&](const fs::path& tmp) -> Status {
     LRPFLOW_RETURN_IF_ERROR(put(tmp, "half"));
@@ -226,7 +226,7 @@ TEST(Files, AQuittingProcessRemovesTheTemporariesOfUnfinishedWrites) {
 TEST(Files, FlushingAfterTheFolderWasRemovedIsNotAnError) {
   fs::path gone;
   {
-    test::TempDir dir;
+    testing::TempDir dir;
     gone = dir.path() / "x/y.txt";
     ASSERT_TRUE(write_file_atomic(gone, "y").is_ok());
   }
@@ -238,7 +238,7 @@ TEST(Files, FlushingAfterTheFolderWasRemovedIsNotAnError) {
 // The runtime's guarantee: every file a manifest on disk lists was flushed before that manifest
 // was written. A probe stage reads the manifest while the run goes on (rewritten after every item).
 TEST(Durability, EveryFileAManifestListsWasFlushedBeforeIt) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string yaml =
       "version: 1\n"
       "stages:\n"
@@ -250,11 +250,11 @@ TEST(Durability, EveryFileAManifestListsWasFlushedBeforeIt) {
       "  - id: probe\n"
       "    type: test_manifest_probe\n"
       "runtime: {threads: 2, max_in_flight: 4}\n";
-  PipelineLoad load = test::parse(yaml, {{"output.dir", out.path().string(), "--out", true}});
-  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  PipelineLoad load = testing::parse(yaml, {{"output.dir", out.path().string(), "--out", true}});
+  ASSERT_TRUE(load.ok()) << testing::all_messages(load);
   RunOptions options;
   options.manifest_interval_s = 0;  // a checkpoint after every item
-  auto report = run_pipeline(*load.pipeline, test::test_registry(), options);
+  auto report = run_pipeline(*load.pipeline, testing::test_registry(), options);
   ASSERT_TRUE(report.is_ok()) << report.status().message();
   ASSERT_EQ(report.value().items_ok, 30);
   auto manifest = read_manifest(out.path() / "manifest.json");

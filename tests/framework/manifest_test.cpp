@@ -84,7 +84,7 @@ TEST(Manifest, StreamedTextIsTheSameAsOneDump) {
 // A checkpoint lists no items itself: they are in the item log, of which only the length the
 // checkpoint recorded counts (a line appended after it, or cut short by a kill, is not an item).
 TEST(Manifest, CheckpointFormReadsItsItemsFromTheLog) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const Manifest m = sample();
   auto log = ItemLog::create(dir.path() / "manifest.items.1.jsonl");
   ASSERT_TRUE(log) << log.status().message();
@@ -133,7 +133,7 @@ TEST(Manifest, CheckpointFormReadsItsItemsFromTheLog) {
 }
 
 TEST(Manifest, ItemLogReferencesAreCheckedAndNamed) {
-  test::TempDir dir;
+  testing::TempDir dir;
   auto log = ItemLog::create(dir.path() / "manifest.items.1.jsonl");
   ASSERT_TRUE(log);
   ASSERT_TRUE(log.value()->append(sample().items[0]));
@@ -257,7 +257,7 @@ TEST(Manifest, NumbersThatAreNotIntegersOfTheirRangeAreErrorsNamingTheField) {
 }
 
 TEST(Manifest, WritesAtomicallyAndReplacesTheOldFile) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path path = dir.path() / "run" / "manifest.json";
   Manifest m = sample();
   ASSERT_TRUE(write_manifest(path, m).is_ok());
@@ -270,7 +270,7 @@ TEST(Manifest, WritesAtomicallyAndReplacesTheOldFile) {
 }
 
 TEST(Manifest, OutputsExistChecksEveryFile) {
-  test::TempDir dir;
+  testing::TempDir dir;
   ManifestItem item;
   item.outputs = {{"a", "x/a.txt"}, {"b", "b.txt"}};
   EXPECT_FALSE(outputs_exist(item, dir.path()));
@@ -282,7 +282,7 @@ TEST(Manifest, OutputsExistChecksEveryFile) {
 }
 
 TEST(Manifest, CheckOutputsComparesRecordedSizesAndRefusesPathsOutsideTheFolder) {
-  test::TempDir dir;
+  testing::TempDir dir;
   ASSERT_TRUE(write_file_atomic(dir.path() / "x/a.txt", "abc").is_ok());
   ManifestItem item;
   item.outputs = {{"a", "x/a.txt"}};

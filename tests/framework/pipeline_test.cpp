@@ -5,8 +5,8 @@
 
 namespace lrpflow {
 namespace {
-using test::parse;
-using test::set;
+using testing::parse;
+using testing::set;
 
 // Expects a diagnostic at line:column whose message contains `part`.
 ::testing::AssertionResult has_error(const PipelineLoad& load, int line, int column, const std::string& part,
@@ -18,7 +18,7 @@ using test::set;
   }
   return ::testing::AssertionFailure() << "no diagnostic " << file << ":" << line << ":" << column << " containing '"
                                        << part << "'; got:\n"
-                                       << test::all_messages(load);
+                                       << testing::all_messages(load);
 }
 
 // Lines:   1 version, 2 stages, 3 "  - id: src", 4 type, 5 options, 6 "  - id: write", 7 type.
@@ -33,7 +33,7 @@ const char* kValid =
 
 TEST(Pipeline, ValidPipelineGetsDefaults) {
   const PipelineLoad load = parse(kValid, {}, "dir/quick.yaml");
-  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  ASSERT_TRUE(load.ok()) << testing::all_messages(load);
   const Pipeline& p = *load.pipeline;
   ASSERT_EQ(p.stages.size(), 2u);
   EXPECT_EQ(p.source().id, "src");
@@ -88,7 +88,7 @@ TEST(Pipeline, UnknownOptionWithHintAndMissingRequired) {
   const PipelineLoad load = parse(text);
   EXPECT_TRUE(has_error(load, 5, 15, "stage 'src': unknown option 'cuont' (did you mean 'count'?)"));
   EXPECT_TRUE(has_error(load, 3, 5, "stage 'src': missing required option 'count' (int: number of items)"));
-  EXPECT_EQ(load.diagnostics.size(), 2u) << test::all_messages(load);
+  EXPECT_EQ(load.diagnostics.size(), 2u) << testing::all_messages(load);
 }
 
 TEST(Pipeline, MistypedOptionValue) {
@@ -143,7 +143,7 @@ TEST(Pipeline, SlotTypeMismatch) {
 TEST(Pipeline, OptionalSlotReadsAreFine) {
   // test_slow reads 'value' optionally: fine after a source that writes it, and never an error.
   const PipelineLoad load = parse(std::string(kValid) + "  - id: slow\n    type: test_slow\n");
-  EXPECT_TRUE(load.ok()) << test::all_messages(load);
+  EXPECT_TRUE(load.ok()) << testing::all_messages(load);
 }
 
 TEST(Pipeline, CycleInInputs) {
@@ -175,7 +175,7 @@ TEST(Pipeline, InputsOrderStagesTopologically) {
       "  - id: slow\n"
       "    type: test_slow\n"
       "    inputs: [src]\n");
-  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  ASSERT_TRUE(load.ok()) << testing::all_messages(load);
   ASSERT_EQ(load.pipeline->stages.size(), 3u);
   EXPECT_EQ(load.pipeline->stages[1].id, "slow");
   EXPECT_EQ(load.pipeline->stages[2].id, "write");
@@ -195,12 +195,12 @@ TEST(Pipeline, ConcurrentStagesMayNotWriteWhatTheOtherWritesOrReads) {
   EXPECT_TRUE(has_error(both_write, 5, 5,
                         "stages 'left' and 'right' run concurrently (neither is among the other's inputs), and 'left' "
                         "writes slot 'x', which 'right' writes too: add one to the other's 'inputs'"))
-      << test::all_messages(both_write);
+      << testing::all_messages(both_write);
   const PipelineLoad overwrites_read = load_with("{read: [value], write: a}", "{write: value}");
   EXPECT_TRUE(has_error(overwrites_read, 5, 5,
                         "stages 'right' and 'left' run concurrently (neither is among the other's inputs), and 'right' "
                         "writes slot 'value', which 'left' reads: add one to the other's 'inputs'"))
-      << test::all_messages(overwrites_read);
+      << testing::all_messages(overwrites_read);
   EXPECT_TRUE(load_with("{read: [value], write: a}", "{read: [value], write: b}").ok());  // disjoint writes, shared reads
 }
 
@@ -235,7 +235,7 @@ TEST(Pipeline, ResourcesAreChecked) {
   EXPECT_TRUE(has_error(load, 4, 38, "resource 'c': unknown option 'valeu' (did you mean 'value'?)"));
   EXPECT_TRUE(has_error(load, 4, 3, "resource 'c': missing required option 'value'"));
   EXPECT_TRUE(has_error(load, 5, 3, "resource 'd': missing required option 'value'"));
-  EXPECT_EQ(load.diagnostics.size(), 4u) << test::all_messages(load);
+  EXPECT_EQ(load.diagnostics.size(), 4u) << testing::all_messages(load);
 }
 
 TEST(Pipeline, RuntimeAndOutputAreChecked) {
@@ -248,7 +248,7 @@ TEST(Pipeline, RuntimeAndOutputAreChecked) {
   EXPECT_TRUE(has_error(load, 9, 15, "output: 'dir' must be a directory path, got a list"));
   const PipelineLoad good = parse(std::string(kValid) +
                                   "runtime: {threads: 3, on_error: fail, intra_op_threads: 2}\noutput: {dir: somewhere}\n");
-  ASSERT_TRUE(good.ok()) << test::all_messages(good);
+  ASSERT_TRUE(good.ok()) << testing::all_messages(good);
   EXPECT_EQ(good.pipeline->runtime.threads, 3);
   EXPECT_EQ(good.pipeline->runtime.max_in_flight, 6);
   EXPECT_EQ(good.pipeline->runtime.on_error, OnError::Fail);
@@ -258,13 +258,13 @@ TEST(Pipeline, RuntimeAndOutputAreChecked) {
 
 TEST(Pipeline, OutputLayoutIsPerItemUnlessFlatIsAsked) {
   const PipelineLoad by_default = parse(kValid);
-  ASSERT_TRUE(by_default.ok()) << test::all_messages(by_default);
+  ASSERT_TRUE(by_default.ok()) << testing::all_messages(by_default);
   EXPECT_EQ(by_default.pipeline->output_layout, OutputLayout::PerItem);
   const PipelineLoad flat = parse(std::string(kValid) + "output: {layout: flat}\n");
-  ASSERT_TRUE(flat.ok()) << test::all_messages(flat);
+  ASSERT_TRUE(flat.ok()) << testing::all_messages(flat);
   EXPECT_EQ(flat.pipeline->output_layout, OutputLayout::Flat);
   const PipelineLoad bad = parse(std::string(kValid) + "output: {layout: nested}\n");
-  EXPECT_TRUE(has_error(bad, 8, 18, "output: 'layout' must be per_item or flat, got 'nested'")) << test::all_messages(bad);
+  EXPECT_TRUE(has_error(bad, 8, 18, "output: 'layout' must be per_item or flat, got 'nested'")) << testing::all_messages(bad);
 }
 
 TEST(Pipeline, UnknownStageKeyWithHint) {
@@ -294,7 +294,7 @@ TEST(Pipeline, EveryErrorIsReportedAtOnce) {
   EXPECT_TRUE(has_error(load, 8, 9, "duplicate stage id 'w'"));
   EXPECT_TRUE(has_error(load, 10, 13, "input 'missing' is not a stage id"));
   EXPECT_TRUE(has_error(load, 11, 20, "'threads' must be between 1 and 4096"));
-  EXPECT_EQ(load.diagnostics.size(), 7u) << test::all_messages(load);
+  EXPECT_EQ(load.diagnostics.size(), 7u) << testing::all_messages(load);
   EXPECT_FALSE(load.pipeline.has_value());
 }
 
@@ -307,7 +307,7 @@ TEST(PipelineOverrides, SetValuesBeforeValidation) {
   const PipelineLoad load = parse(kValid, {set("runtime.threads=4"), set("output.dir=elsewhere/run"),
                                            set("stages.src.options.count=7"), set("stages.src.options.fail_load=[item-001, item-002]"),
                                            set("stages.1.options.resource=''")});
-  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  ASSERT_TRUE(load.ok()) << testing::all_messages(load);
   EXPECT_EQ(load.pipeline->runtime.threads, 4);
   EXPECT_EQ(load.pipeline->runtime.max_in_flight, 8);
   EXPECT_EQ(load.pipeline->output_dir, "elsewhere/run");
@@ -336,7 +336,7 @@ TEST(PipelineOverrides, MissingMapsAreCreated) {
   // The writer has no `options:` and the file no `runtime:`: both are created.
   const PipelineLoad load = parse(kValid, {set("stages.write.options.resource=k"), set("runtime.on_error=fail"),
                                            set("resources.k.type=test_constant"), set("resources.k.options.value=3")});
-  ASSERT_TRUE(load.ok()) << test::all_messages(load);
+  ASSERT_TRUE(load.ok()) << testing::all_messages(load);
   EXPECT_EQ(load.pipeline->stages[1].options.get_string("resource"), "k");
   EXPECT_EQ(load.pipeline->runtime.on_error, OnError::Fail);
   ASSERT_EQ(load.pipeline->resources.size(), 1u);
@@ -361,7 +361,7 @@ TEST(Pipeline, SyntaxErrorsPointAtTheConstructLeftOpen) {
       "    type: [unclosed\n"
       "  - id: write\n";
   const PipelineLoad list = parse(unclosed_list);
-  ASSERT_EQ(list.diagnostics.size(), 1u) << test::all_messages(list);
+  ASSERT_EQ(list.diagnostics.size(), 1u) << testing::all_messages(list);
   const std::size_t bracket = std::string("    type: [unclosed").find('[') + 1;
   EXPECT_TRUE(has_error(list, 4, static_cast<int>(bracket), "YAML syntax error: the '[' here is never closed"));
   EXPECT_NE(list.diagnostics[0].message.find("(the parser stopped at line 5"), std::string::npos)
@@ -378,7 +378,7 @@ TEST(Pipeline, SyntaxErrorsPointAtTheConstructLeftOpen) {
   ASSERT_FALSE(ignored.diagnostics.empty());
   const std::size_t inner = std::string("  - {id: src, type: test_source, options: {count: [3}}").find('[') + 1;
   EXPECT_TRUE(has_error(ignored, 6, static_cast<int>(inner), "the '[' here is closed by '}' at line 6"))
-      << test::all_messages(ignored);
+      << testing::all_messages(ignored);
 
   // The quote swallows the '}' that would have closed the map: the quote is the cause.
   const std::string unclosed_quote = std::string(kValid).replace(std::string(kValid).find("{count: 3}"), 10, "{prefix: \"abc}");
@@ -402,7 +402,7 @@ TEST(PipelineOverrides, KeysAddedBySetAreReportedAtTheSet) {
   }
   // A key that is in the file stays at its line even when --set changes its value.
   const PipelineLoad in_file = parse(std::string(kValid) + "    options: {bogus: 1}\n", {set("stages.write.options.bogus=2")});
-  EXPECT_TRUE(has_error(in_file, 8, 15, "stage 'write': unknown option 'bogus'")) << test::all_messages(in_file);
+  EXPECT_TRUE(has_error(in_file, 8, 15, "stage 'write': unknown option 'bogus'")) << testing::all_messages(in_file);
 }
 
 
@@ -421,43 +421,43 @@ TEST(PipelineOverrides, AnchorsAndAliasesInSetValuesAreRefused) {
   // `&a [*a]` is a list that contains itself: walking it used to overflow the stack (SIGSEGV).
   const PipelineLoad cycle = parse(kValid, {set("runtime.x=&a [*a]")});
   EXPECT_TRUE(has_error(cycle, 0, 0, "anchors and aliases (&a, *a) are not allowed here", "--set runtime.x=&a [*a]"))
-      << test::all_messages(cycle);
+      << testing::all_messages(cycle);
   const PipelineLoad plain_anchor = parse(kValid, {set("stages.src.options.prefix=&p x")});
   EXPECT_TRUE(has_error(plain_anchor, 0, 0, "values given with --set are scalars or plain lists and maps",
                         "--set stages.src.options.prefix=&p x"));
   std::string flow_bomb = alias_bomb();
   for (char& c : flow_bomb) if (c == '\n') c = ',';
   const PipelineLoad bombed = parse(kValid, {set("runtime.x={" + flow_bomb + "}")});
-  ASSERT_EQ(bombed.diagnostics.size(), 1u) << test::all_messages(bombed);
+  ASSERT_EQ(bombed.diagnostics.size(), 1u) << testing::all_messages(bombed);
   EXPECT_NE(bombed.diagnostics[0].message.find("not allowed here"), std::string::npos);
 }
 
 TEST(Pipeline, AliasesInTheFileMayNotNestTheirOwnCollectionOrExplode) {
   const PipelineLoad cycle = parse(std::string(kValid) + "runtime: &r {threads: 1, again: *r}\n");
-  EXPECT_TRUE(has_error(cycle, 8, 33, "the alias *r is inside the collection &r it names")) << test::all_messages(cycle);
+  EXPECT_TRUE(has_error(cycle, 8, 33, "the alias *r is inside the collection &r it names")) << testing::all_messages(cycle);
   const std::string bomb = alias_bomb();
   EXPECT_LT(bomb.size(), 400u);
   const PipelineLoad bombed = parse(std::string(kValid) + "output:\n  dir: x\n" + "runtime: {}\n" + bomb);
-  ASSERT_EQ(bombed.diagnostics.size(), 1u) << test::all_messages(bombed);
+  ASSERT_EQ(bombed.diagnostics.size(), 1u) << testing::all_messages(bombed);
   EXPECT_NE(bombed.diagnostics[0].message.find("aliases expand the document by more than 100000 nodes"), std::string::npos)
-      << test::all_messages(bombed);
+      << testing::all_messages(bombed);
   EXPECT_GT(bombed.diagnostics[0].line, 10);
   // Aliases of modest size stay allowed: a list written once, used twice.
   const PipelineLoad reuse = parse(
       "version: 1\nstages:\n  - id: src\n    type: test_source\n    options: {count: 3, fail_load: &ids [a, b]}\n"
       "  - id: fail\n    type: test_fail\n    options: {ids: *ids}\n");
-  ASSERT_TRUE(reuse.ok()) << test::all_messages(reuse);
+  ASSERT_TRUE(reuse.ok()) << testing::all_messages(reuse);
   EXPECT_EQ(reuse.pipeline->stages[1].options.get_string_list("ids"), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(Pipeline, DuplicateKeysAreErrorsAtTheSecondKey) {
   const PipelineLoad version = parse("version: 1\n" + std::string(kValid));
   EXPECT_TRUE(has_error(version, 2, 1, "duplicate key 'version' (first given at line 1, column 1)"))
-      << test::all_messages(version);
+      << testing::all_messages(version);
   const PipelineLoad option = parse(
       "version: 1\nstages:\n  - id: src\n    type: test_source\n    options: {count: 3, count: 4}\n");
   EXPECT_TRUE(has_error(option, 5, 25, "duplicate key 'count' (first given at line 5, column 15)"))
-      << test::all_messages(option);
+      << testing::all_messages(option);
 }
 
 TEST(Pipeline, IntOptionsOutsideTheirRangeAreErrorsNotWrappedNumbers) {
@@ -466,7 +466,7 @@ TEST(Pipeline, IntOptionsOutsideTheirRangeAreErrorsNotWrappedNumbers) {
   const PipelineLoad load = parse(text);
   EXPECT_TRUE(has_error(load, 5, 22,
                         "stage 'src': option 'count' (int): 2147483648 is out of range (-2147483648 to 2147483647)"))
-      << test::all_messages(load);
+      << testing::all_messages(load);
   text.replace(text.find("2147483648"), 10, "99999999999999999999");
   EXPECT_TRUE(has_error(parse(text), 5, 22, "'99999999999999999999' is out of range (more than 64 bits)"));
 }

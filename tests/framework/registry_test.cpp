@@ -60,7 +60,7 @@ TEST(Registry, RefusesWrongVersionsAndNonPluginsNamingTheFile) {
 
 // A FIFO (or any other non-regular file) named *.so would block dlopen()'s read forever.
 TEST(Registry, SkipsFilesThatAreNotRegular) {
-  test::TempDir dir;
+  testing::TempDir dir;
   ASSERT_EQ(::mkfifo((dir.path() / "fifo.so").c_str(), 0600), 0);
   fs::create_directory(dir.path() / "folder.so");
   PluginRegistry registry;
@@ -72,7 +72,7 @@ TEST(Registry, SkipsFilesThatAreNotRegular) {
 }
 
 TEST(Registry, ReportsFilesThatAreNotElfAndMissingDirectories) {
-  test::TempDir dir;
+  testing::TempDir dir;
   std::ofstream(dir.path() / "garbage.so") << "this is not a shared library";
   PluginRegistry registry;
   registry.load_directories({dir.path(), dir.path() / "missing"});
@@ -137,7 +137,7 @@ TEST(Registry, IndexesExtensionsByKindAndName) {
 }
 
 TEST(Registry, SearchPathPutsExtraDirsFirstThenTheEnvironment) {
-  test::TempDir a, b;
+  testing::TempDir a, b;
   ::setenv("LRPFLOW_PLUGIN_PATH", (b.path().string() + ":/nonexistent/dir").c_str(), 1);
   const auto dirs = PluginRegistry::search_path({a.path()});
   ::unsetenv("LRPFLOW_PLUGIN_PATH");

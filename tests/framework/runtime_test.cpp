@@ -29,9 +29,9 @@ RunResult run(const std::string& yaml, const fs::path& out, const RunOptions& op
         std::vector<Override> overrides = {}) {
   overrides.push_back({"output.dir", out.string(), "--out", true});
   RunResult r;
-  r.load = test::parse(yaml, overrides);
-  EXPECT_TRUE(r.load.ok()) << test::all_messages(r.load);
-  if (r.load.ok()) r.report = run_pipeline(*r.load.pipeline, test::test_registry(), options);
+  r.load = testing::parse(yaml, overrides);
+  EXPECT_TRUE(r.load.ok()) << testing::all_messages(r.load);
+  if (r.load.ok()) r.report = run_pipeline(*r.load.pipeline, testing::test_registry(), options);
   return r;
 }
 
@@ -57,7 +57,7 @@ Manifest manifest_of(const fs::path& out) {
 }
 
 TEST(Runtime, RunsEveryItemThroughEveryStage) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(20) +
                         "  - id: write\n"
                         "    type: test_writer\n"
@@ -98,7 +98,7 @@ TEST(Runtime, RunsEveryItemThroughEveryStage) {
 }
 
 TEST(Runtime, OrderedStageSeesItemsInInputOrder) {
-  test::TempDir out;
+  testing::TempDir out;
   // The reentrant jittery stage lets items overtake each other before the ordered stage.
   const RunResult r = run(source(60) +
                         "  - id: shuffle\n"
@@ -121,7 +121,7 @@ TEST(Runtime, OrderedStageSeesItemsInInputOrder) {
 }
 
 TEST(Runtime, OrderedStageStaysOrderedWhenResumeLeavesGaps) {
-  test::TempDir out;
+  testing::TempDir out;
   ASSERT_TRUE(run(source(10) + "  - id: write\n    type: test_writer\n", out.path()).report.is_ok());
   fs::remove(out.path() / "items/item-002.txt");
   fs::remove(out.path() / "items/item-007.txt");
@@ -138,7 +138,7 @@ TEST(Runtime, OrderedStageStaysOrderedWhenResumeLeavesGaps) {
 }
 
 TEST(Runtime, BackpressureBoundsItemsInFlight) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(200) +
                         "  - id: slow\n"
                         "    type: test_slow\n"
@@ -158,7 +158,7 @@ TEST(Runtime, BackpressureBoundsItemsInFlight) {
 // A declared DAG runs as a DAG: two branches after the source run at the same time on the same
 // item (one item in flight, so any overlap is between the branches), and the join sees both.
 TEST(RuntimeGraph, ConcurrentBranchesOverlapOnOneItem) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(6) +
                               "  - {id: left, type: test_slow, inputs: [src], options: {sleep_ms: 60, metric: left_active}}\n"
                               "  - {id: right, type: test_slow, inputs: [src], options: {sleep_ms: 60, metric: right_active}}\n"
@@ -178,7 +178,7 @@ TEST(RuntimeGraph, ConcurrentBranchesOverlapOnOneItem) {
   EXPECT_GE(overlapped, 3);
 
   // The same stages as a chain never overlap (one item in flight).
-  test::TempDir chain;
+  testing::TempDir chain;
   const RunResult c = run(source(3) +
                               "  - {id: left, type: test_slow, options: {sleep_ms: 20, metric: left_active}}\n"
                               "  - {id: right, type: test_slow, options: {sleep_ms: 20, metric: right_active}}\n"
@@ -206,7 +206,7 @@ TEST(RuntimeGraph, JoinSeesEveryBranchAndRecordsTheSameAsTheChain) {
       "  - {id: b2, type: test_tag, options: {read: [b], write: b2}}\n"
       "  - {id: c, type: test_tag, options: {read: [value], write: c}}\n"
       "  - {id: join, type: test_tag, options: {read: [a, b2, c, value], write: j}}\n";
-  test::TempDir dag, chain;
+  testing::TempDir dag, chain;
   const RunResult d = run(source(20) + stages_dag + "runtime: {threads: 2, max_in_flight: 4}\n", dag.path());
   const RunResult c = run(source(20) + stages_chain + "runtime: {threads: 2, max_in_flight: 4}\n", chain.path());
   ASSERT_TRUE(d.report.is_ok()) << d.report.status().message();
@@ -231,7 +231,7 @@ TEST(RuntimeGraph, JoinSeesEveryBranchAndRecordsTheSameAsTheChain) {
 // A branch that fails fails the item (its first error in pipeline order); the other branch still
 // ran, the join did not.
 TEST(RuntimeGraph, AFailingBranchFailsTheItemAndTheJoinIsSkipped) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(4) +
                               "  - {id: boom, type: test_fail, inputs: [src], options: {ids: [item-001]}}\n"
                               "  - {id: other, type: test_tag, inputs: [src], options: {read: [value], write: o}}\n"
@@ -252,7 +252,7 @@ TEST(RuntimeGraph, AFailingBranchFailsTheItemAndTheJoinIsSkipped) {
 }
 
 TEST(Runtime, FailedItemsAreRecordedAndOthersSucceed) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(12, ", fail_load: [item-004]") +
                         "  - id: boom\n"
                         "    type: test_fail\n"
@@ -289,7 +289,7 @@ TEST(Runtime, FailedItemsAreRecordedAndOthersSucceed) {
 }
 
 TEST(Runtime, OnErrorFailStopsCleanly) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(50) +
                         "  - id: boom\n"
                         "    type: test_fail\n"
@@ -315,7 +315,7 @@ TEST(Runtime, OnErrorFailStopsCleanly) {
 }
 
 TEST(Runtime, StopRequestEndsTheRunWithWhatIsDone) {
-  test::TempDir out;
+  testing::TempDir out;
   std::atomic<bool> stop{false};
   RunOptions options;
   options.stop_requested = &stop;
@@ -344,7 +344,7 @@ TEST(Runtime, StopRequestEndsTheRunWithWhatIsDone) {
 }
 
 TEST(Runtime, ResumeSkipsDoneItemsAndRerunsFailedOrMissingOnes) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string with_failure = source(10) +
                                    "  - id: boom\n    type: test_fail\n    options: {ids: [item-003]}\n"
                                    "  - id: write\n    type: test_writer\n";
@@ -393,7 +393,7 @@ std::vector<fs::path> item_logs_in(const fs::path& dir) {
 // manifest reads back (through the log) as exactly the items recorded so far, its size does not
 // grow with them, and the final manifest lists them all inline with the log gone.
 TEST(Runtime, CheckpointsReferToTheItemLogAndTheFinalManifestIsInline) {
-  test::TempDir out;
+  testing::TempDir out;
   RunOptions options;
   options.manifest_interval_s = 0;  // a checkpoint after every item
   std::vector<std::int64_t> recorded;
@@ -424,7 +424,7 @@ TEST(Runtime, CheckpointsReferToTheItemLogAndTheFinalManifestIsInline) {
 // A run killed mid-way leaves a checkpoint and its log; --resume carries what the checkpoint
 // recorded (not what the log holds beyond it) and removes the old log.
 TEST(Runtime, ResumeAfterAKillReadsTheCheckpointsLog) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(12) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
   // Turn the final manifest back into what a kill after 5 items leaves: a checkpoint naming a log
@@ -455,7 +455,7 @@ TEST(Runtime, ResumeAfterAKillReadsTheCheckpointsLog) {
 }
 
 TEST(Runtime, ResumeRedoesItemsWhoseFilesWereCutShortOrRemoved) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(10) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
   const Manifest first = manifest_of(out.path());
@@ -482,7 +482,7 @@ TEST(Runtime, ResumeRedoesItemsWhoseFilesWereCutShortOrRemoved) {
 }
 
 TEST(Runtime, ResumeDoesNotCountAnItemDoneWhoseOutputLiesOutsideTheFolder) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(5) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
   // A hand-edited manifest: item-002's output is a file that exists, but not in the run's folder.
@@ -508,7 +508,7 @@ TEST(Runtime, ResumeDoesNotCountAnItemDoneWhoseOutputLiesOutsideTheFolder) {
 }
 
 TEST(Runtime, AResumeRemovesStaleTemporariesAndNothingElse) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(3) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
   // A pid no process has: pids stay below pid_max.
@@ -534,7 +534,7 @@ TEST(Runtime, AResumeRemovesStaleTemporariesAndNothingElse) {
 }
 
 TEST(Runtime, StaleTemporariesStayWhileAnotherRunHoldsALockOfTheFolder) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(2) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(pipeline, out.path()).report.is_ok());
   const fs::path stale = out.path() / ("items/item-000.tmp-" + lines_of("/proc/sys/kernel/pid_max").at(0) + "-5.txt");
@@ -554,7 +554,7 @@ TEST(Runtime, StaleTemporariesStayWhileAnotherRunHoldsALockOfTheFolder) {
 }
 
 TEST(Runtime, ResumeWithAChangedPipelineIsRefusedUnlessAllowedAndKeepsProvenance) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string original = source(6) + "  - id: write\n    type: test_writer\n";
   const std::vector<Override> changed = {{"stages.write.options.slot", "value", "--set stages.write.options.slot=value"}};
   ASSERT_TRUE(run(original, out.path()).report.is_ok());
@@ -603,7 +603,7 @@ TEST(Runtime, ResumeWithAChangedPipelineIsRefusedUnlessAllowedAndKeepsProvenance
 }
 
 TEST(Runtime, ResumeWithOtherThreadCountsOrOutputDirIsTheSameConfiguration) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string text = source(4) + "  - id: write\n    type: test_writer\n";
   ASSERT_TRUE(run(text, out.path(), {}, {{"runtime.threads", "1", "--threads 1"}}).report.is_ok());
   fs::remove(out.path() / "items/item-001.txt");
@@ -617,7 +617,7 @@ TEST(Runtime, ResumeWithOtherThreadCountsOrOutputDirIsTheSameConfiguration) {
 }
 
 TEST(Runtime, ResumeWithACorruptManifestIsAnErrorNamingTheFile) {
-  test::TempDir out;
+  testing::TempDir out;
   ASSERT_TRUE(write_file_atomic(out.path() / "manifest.json", "{\"format\": 1, \"items\": [").is_ok());
   RunOptions resume;
   resume.resume = true;
@@ -630,7 +630,7 @@ TEST(Runtime, ResumeWithACorruptManifestIsAnErrorNamingTheFile) {
 }
 
 TEST(Runtime, StartupFailuresNameTheStageOrResource) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult open_fails = run(source(3) + "  - id: broken\n    type: test_open_fails\n", out.path());
   ASSERT_FALSE(open_fails.report.is_ok());
   EXPECT_EQ(open_fails.report.status().message(), "stage 'broken' (test_open_fails): deliberately failing open");
@@ -644,7 +644,7 @@ TEST(Runtime, StartupFailuresNameTheStageOrResource) {
 }
 
 TEST(Runtime, MoreThreadsThanCoresStillRuns) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(30) + "  - id: slow\n    type: test_slow\n    options: {sleep_ms: 2}\n"
                           "runtime: {threads: 8, max_in_flight: 8}\n", out.path());
   ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
@@ -653,7 +653,7 @@ TEST(Runtime, MoreThreadsThanCoresStillRuns) {
 }
 
 TEST(Runtime, EmptyInputListIsAnEmptySuccessfulRun) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(0) + "  - id: write\n    type: test_writer\n", out.path());
   ASSERT_TRUE(r.report.is_ok()) << r.report.status().message();
   EXPECT_EQ(r.report.value().items_total, 0);
@@ -662,7 +662,7 @@ TEST(Runtime, EmptyInputListIsAnEmptySuccessfulRun) {
 }
 
 TEST(Runtime, ARunLeavesNoLockFileBehind) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult whole = run(source(3) + "  - id: write\n    type: test_writer\n", out.path());
   ASSERT_TRUE(whole.report.is_ok()) << whole.report.status().message();
   RunOptions shard;
@@ -680,7 +680,7 @@ TEST(Runtime, ARunLeavesNoLockFileBehind) {
 // flocked exclusively by a whole run and shared by shards. The test holds the folder's lock as the
 // other kind of run would.
 TEST(Runtime, AWholeRunAndAShardCannotShareAFolderAtOnce) {
-  test::TempDir out;
+  testing::TempDir out;
   const std::string pipeline = source(3) + "  - id: write\n    type: test_writer\n";
   RunOptions shard;
   shard.shard.index = 0;
@@ -712,7 +712,7 @@ TEST(Runtime, AWholeRunAndAShardCannotShareAFolderAtOnce) {
 }
 
 TEST(Runtime, ARunThatCannotStartLeavesNoOutputFolder) {
-  test::TempDir dir;
+  testing::TempDir dir;
   const fs::path out = dir.path() / "new/run";
   const RunResult failed = run(source(3) + "  - id: broken\n    type: test_open_fails\n", out);
   ASSERT_FALSE(failed.report.is_ok());
@@ -726,9 +726,9 @@ TEST(Runtime, ARunThatCannotStartLeavesNoOutputFolder) {
 }
 
 TEST(Runtime, AnOpenFailureNamesTheSetThatGaveTheOptions) {
-  test::TempDir out;
+  testing::TempDir out;
   const RunResult r = run(source(3) + "resources:\n  k: {type: test_constant, options: {value: 1}}\n", out.path(), {},
-                          {test::set("resources.k.options.fail=true")});
+                          {testing::set("resources.k.options.fail=true")});
   ASSERT_FALSE(r.report.is_ok());
   EXPECT_EQ(r.report.status().message(),
             "resource 'k' (test_constant): deliberately failing resource (options given by --set resources.k.options.fail=true)");

@@ -10,10 +10,10 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(StageRunner, RunsOneStageAndShowsItsSlotsOutputsAndRunFiles) {
-  test::TempDir out;
+  testing::TempDir out;
   StageRunnerSetup setup;
   setup.output_dir = out.path();
-  auto runner = StageRunner::create(test::test_registry(), "id: tagger\ntype: test_tag\noptions: {read: [value], write: t}\n", setup);
+  auto runner = StageRunner::create(testing::test_registry(), "id: tagger\ntype: test_tag\noptions: {read: [value], write: t}\n", setup);
   ASSERT_TRUE(runner) << runner.status().message();
   StageRunner& stage = *runner.value();
   EXPECT_EQ(stage.options().get_string("write"), "t");
@@ -40,30 +40,30 @@ TEST(StageRunner, RunsOneStageAndShowsItsSlotsOutputsAndRunFiles) {
 }
 
 TEST(StageRunner, OptionsAreCheckedAsInAPipeline) {
-  auto unknown = StageRunner::create(test::test_registry(), "type: test_tag\noptions: {write: t, raed: [value]}\n");
+  auto unknown = StageRunner::create(testing::test_registry(), "type: test_tag\noptions: {write: t, raed: [value]}\n");
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.status().message().find("test_tag.yaml:2:21: error: stage 'test_tag' (test_tag): unknown option 'raed' (did you mean 'read'?)"),
             std::string::npos)
       << unknown.status().message();
-  auto missing = StageRunner::create(test::test_registry(), "type: test_tag\n");
+  auto missing = StageRunner::create(testing::test_registry(), "type: test_tag\n");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.status().message().find("missing required option 'write'"), std::string::npos) << missing.status().message();
-  auto range = StageRunner::create(test::test_registry(), "type: test_source\noptions: {count: 99999999999}\n");
+  auto range = StageRunner::create(testing::test_registry(), "type: test_source\noptions: {count: 99999999999}\n");
   ASSERT_FALSE(range);
   EXPECT_NE(range.status().message().find("option 'count' (int)"), std::string::npos) << range.status().message();
-  auto type = StageRunner::create(test::test_registry(), "type: test_tga\n");
+  auto type = StageRunner::create(testing::test_registry(), "type: test_tga\n");
   ASSERT_FALSE(type);
   EXPECT_EQ(type.status().message(), "unknown stage type 'test_tga' (did you mean 'test_tag'?)");
-  auto key = StageRunner::create(test::test_registry(), "type: test_tag\ninputs: [x]\n");
+  auto key = StageRunner::create(testing::test_registry(), "type: test_tag\ninputs: [x]\n");
   ASSERT_FALSE(key);
   EXPECT_NE(key.status().message().find("unknown key 'inputs'"), std::string::npos);
-  auto syntax = StageRunner::create(test::test_registry(), "type: [test_tag\n");
+  auto syntax = StageRunner::create(testing::test_registry(), "type: [test_tag\n");
   ASSERT_FALSE(syntax);
   EXPECT_NE(syntax.status().message().find("stage YAML"), std::string::npos) << syntax.status().message();
 }
 
 TEST(StageRunner, SourcesEnumerateAndCloseSeesTheProcessedItems) {
-  auto runner = StageRunner::create(test::test_registry(), "type: test_source\noptions: {count: 3, fail_load: [item-001]}\n");
+  auto runner = StageRunner::create(testing::test_registry(), "type: test_source\noptions: {count: 3, fail_load: [item-001]}\n");
   ASSERT_TRUE(runner) << runner.status().message();
   StageRunner& source = *runner.value();
   EXPECT_FALSE(source.enumerate());  // not opened yet
@@ -79,7 +79,7 @@ TEST(StageRunner, SourcesEnumerateAndCloseSeesTheProcessedItems) {
   EXPECT_EQ(failed, 1);
   EXPECT_TRUE(source.close().is_ok());
 
-  auto tag = StageRunner::create(test::test_registry(), "type: test_tag\noptions: {write: t}\n");
+  auto tag = StageRunner::create(testing::test_registry(), "type: test_tag\noptions: {write: t}\n");
   ASSERT_TRUE(tag);
   EXPECT_FALSE(tag.value()->enumerate());  // not a source (and not open)
 }

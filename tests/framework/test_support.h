@@ -14,7 +14,7 @@
 #include "lrpflow/pipeline.h"
 #include "lrpflow/registry.h"
 
-namespace lrpflow::test {
+namespace lrpflow::testing {
 
 // The registry with the test plugin loaded (once per process: plugins stay loaded anyway).
 inline const PluginRegistry& test_registry() {
@@ -26,7 +26,6 @@ inline const PluginRegistry& test_registry() {
   return *registry;
 }
 
-using TempDir = lrpflow::test_common::TempDir;
 
 inline PipelineLoad parse(const std::string& text, const std::vector<Override>& overrides = {},
                           const std::string& file = "p.yaml") {
@@ -45,4 +44,4 @@ inline std::string all_messages(const PipelineLoad& load) {
   return out;
 }
 
-}  // namespace lrpflow::test
+}  // namespace lrpflow::testing

@@ -62,7 +62,6 @@ inline OpenedStage open_stage(const std::string& type_name, const std::map<std::
   return stage;
 }
 
-using TempDir = lrpflow::test_common::TempDir;
 
 inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::filesystem::create_directories(path.parent_path());

@@ -119,7 +119,7 @@ void expect_two_pictures_of_each_kind(const nlohmann::json& item) {
 }
 
 TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   // From out/items/<id>/<id>.act.c/ four levels up is the test folder itself.
   const std::string layer = "c/../../../../escaped";
   write_image(dir / "inputs" / "pic.png", 0);
@@ -149,7 +149,7 @@ TEST(HostileNames, ALayerNameThatClimbsOutWritesOnlyInsideOut) {
 }
 
 TEST(HostileNames, ALayerNameWithMarkupStaysTextInTheFidelityPlots) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   const std::string layer = "c</text><script>alert(1)</script><a href='javascript:x'>&amp;";
   write_image(dir / "inputs" / "pic.png", 0);
   ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml(layer)).is_ok());
@@ -185,7 +185,7 @@ TEST(HostileNames, ALayerNameWithMarkupStaysTextInTheFidelityPlots) {
 // A TorchScript submodule name can hold '/' and markup, never '.' (PyTorch's add_module refuses
 // it) or '"' (LibTorch cannot read such a file back): tools/make_hostile_torchscript.py.
 TEST(HostileNames, ATorchScriptSubmoduleNameWithASlashAndMarkupStaysInsideOutAndEscaped) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   const std::string layer = "c/<evil>&x";
   const fs::path model = fs::path(LRPFLOW_HOSTILE_FIXTURE_DIR) / "slash_markup_traced.pt";
   ASSERT_TRUE(fs::is_regular_file(model)) << model << " is missing (tools/make_hostile_torchscript.py writes it)";
@@ -222,7 +222,7 @@ TEST(HostileNames, ATorchScriptSubmoduleNameWithASlashAndMarkupStaysInsideOutAnd
 }
 
 TEST(HostileNames, InputsThatSanitiseAlikeKeepTheirOwnFiles) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   write_image(dir / "inputs" / "a" / "b.png", 0);
   write_image(dir / "inputs" / "a_b.png", 1);
   write_image(dir / "inputs" / "a:b.png", 2);
@@ -269,7 +269,7 @@ TEST(HostileNames, InputsThatSanitiseAlikeKeepTheirOwnFiles) {
 }
 
 TEST(HostileNames, AFileNameThatIsNotUtf8RunsResumesAndReports) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   write_image(dir / "inputs" / "caf\xe9.png", 0);  // "café" in Latin-1
   write_image(dir / "inputs" / "plain.png", 1);
   ASSERT_TRUE(write_file_atomic(dir / "model.yaml", model_yaml("conv")).is_ok());

@@ -227,7 +227,7 @@ TEST(RuleSetSearch, BuildTreeUsesTheSourceTreesRuleSetsAndTheBuildTreesPlugins) 
 }
 
 TEST(RuleSetSearch, NamedRuleSetsListWhatANameFindsAndWhatItHides) {
-  test_common::TempDir first, second;
+  lrpflow::testing::TempDir first, second;
   auto write = [](const std::filesystem::path& file, const std::string& description) {
     std::ofstream(file) << "description: " << description << "\nrules:\n  - {match: {kind: [Conv2d, Linear]}, rule: epsilon}\n";
   };

@@ -116,7 +116,7 @@ float expect_on_the_square(const fs::path& file, const cv::Mat& empty_inside, co
 }
 
 TEST(HeatmapGeometry, EveryMapLandsOnTheSquareOfTheOriginalPhoto) {
-  test_common::TempDir dir;
+  testing::TempDir dir;
   fs::create_directories(dir / "inputs");
   ASSERT_TRUE(write_png_atomic(dir / "inputs" / "square.png", photo()).is_ok());
   ASSERT_TRUE(write_file_atomic(dir / "square.yaml", kModel).is_ok());

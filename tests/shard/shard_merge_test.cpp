@@ -15,7 +15,7 @@ namespace lrpflow {
 namespace {
 
 namespace fs = std::filesystem;
-using test_common::TempDir;
+using testing::TempDir;
 
 // Shard `index` of `count` over the items whose position modulo count is index, with one stage and
 // a per-shard mean CSV whose rows are (layer, k) -> (mse, items).

@@ -236,5 +236,28 @@ TEST(Baselines, BadTargetsAreErrors) {
   EXPECT_FALSE(out_of_range->process(no_input));
 }
 
+TEST(Baselines, EveryTypeNamesAMissingSlotResourceOrOption) {
+  auto model = linear_model(at::ones({2, 4}), at::zeros({2}), {1, 2, 2});
+  for (const std::string type : {"gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "gradcam"}) {
+    auto net = open_stage(type, model, {{"model", std::string("net")}});
+    ASSERT_FALSE(net.open_status) << type;
+    EXPECT_NE(net.open_status.message().find("no resource named 'net'"), std::string::npos) << type << ": " << net.open_status.message();
+    auto unknown = open_stage(type, model, {{"outptu", std::string("r")}});
+    ASSERT_FALSE(unknown.open_status) << type;
+    EXPECT_NE(unknown.open_status.message().find("unknown option 'outptu' (did you mean 'output'?)"), std::string::npos)
+        << type << ": " << unknown.open_status.message();
+    if (type == "gradcam") continue;  // the linear model has no conv layer
+    auto stage = open_stage(type, model, {{"input", std::string("x")}});
+    ASSERT_TRUE(stage.open_status) << type << ": " << stage.open_status.message();
+    Item no_input(0, "item0", "test");
+    no_input.set("input", at::ones({1, 1, 2, 2}));  // not the slot it reads
+    EXPECT_FALSE(stage->process(no_input)) << type;
+    ASSERT_TRUE(no_input.failed()) << type;
+    EXPECT_EQ(no_input.error()->stage, type);
+    EXPECT_NE(no_input.error()->message.find("slot 'x' is empty"), std::string::npos) << type << ": " << no_input.error()->message;
+    EXPECT_FALSE(no_input.has("relevance")) << type;
+  }
+}
+
 }  // namespace
 }  // namespace lrpflow::eval
