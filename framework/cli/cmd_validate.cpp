@@ -42,6 +42,7 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
       for (const std::string& warning : opened.warnings) log_warn(warning);
       StageOpenOptions stage_options;
       stage_options.stop_at_first_failure = false;
+      stage_options.failed_resources = load.unopenable_resources;
       for (const ResourceConfig& config : pipeline->resources)
         if (!opened.resources.has(config.name)) stage_options.failed_resources.insert(config.name);
       problems.insert(problems.end(), opened.diagnostics.begin(), opened.diagnostics.end());

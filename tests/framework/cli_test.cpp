@@ -204,6 +204,46 @@ TEST(Cli, ValidateReportsEveryProblemOrOk) {
       << missing.output;
 }
 
+// One pass finds problems of every kind: a failing resource, a stage option, a stage whose open()
+// fails; each at its line, in file order. A stage that needs the failed resource says nothing more,
+// and the stages validate opened are closed with nothing_ran, writing nothing.
+TEST(Cli, ValidateOpensResourcesAndStagesAndReportsEverythingInOnePass) {
+  testing::TempDir dir;
+  const fs::path marker = dir.path() / "closed.txt";
+  const fs::path file = write_pipeline(dir.path(),
+                                       "version: 1\n"                                                       // 1
+                                       "resources:\n"                                                       // 2
+                                       "  k: {type: test_constant, options: {value: 1, fail: true}}\n"      // 3
+                                       "stages:\n"                                                          // 4
+                                       "  - id: src\n"                                                      // 5
+                                       "    type: test_source\n"                                            // 6
+                                       "    options: {count: 2, prefx: a}\n"                                // 7
+                                       "  - id: broken\n"                                                   // 8
+                                       "    type: test_open_fails\n"                                        // 9
+                                       "  - id: uses_k\n"                                                   // 10
+                                       "    type: test_writer\n"                                            // 11
+                                       "    options: {resource: k}\n"                                       // 12
+                                       "  - id: probe\n"                                                    // 13
+                                       "    type: test_close_probe\n"                                       // 14
+                                       "    options: {marker: " + marker.string() + "}\n"                  // 15
+                                       "output: {dir: " + (dir.path() / "out").string() + "}\n");
+  const CliResult r = lrpflow_cli({"validate", file.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const std::string resource = file.string() + ":3:3: error: resource 'k' (test_constant): deliberately failing resource";
+  const std::string option = file.string() + ":7:";
+  const std::string open = file.string() + ":8:5: error: stage 'broken' (test_open_fails): deliberately failing open";
+  ASSERT_TRUE(contains(r.output, resource)) << r.output;
+  ASSERT_TRUE(contains(r.output, option + "25: error: stage 'src': unknown option 'prefx'")) << r.output;
+  ASSERT_TRUE(contains(r.output, open)) << r.output;
+  EXPECT_LT(r.output.find(resource), r.output.find(option)) << r.output;
+  EXPECT_LT(r.output.find(option), r.output.find(open)) << r.output;
+  EXPECT_FALSE(contains(r.output, "uses_k")) << r.output;
+  auto closed = read_file(marker);
+  ASSERT_TRUE(closed) << closed.status().message();
+  EXPECT_EQ(closed.value(), "closed nothing_ran=1\n");
+  EXPECT_FALSE(fs::exists(dir.path() / "out"));
+}
+
 TEST(Cli, PluginsAndInspect) {
   const CliResult plugins = lrpflow_cli({"plugins"});
   EXPECT_EQ(plugins.exit_code, 0) << plugins.output;

@@ -629,6 +629,27 @@ TEST(Runtime, ResumeWithACorruptManifestIsAnErrorNamingTheFile) {
       << r.report.status().message();
 }
 
+// A stage that opened is closed once, with nothing_ran, when a later stage cannot open; and with
+// the run's outcome after a run.
+TEST(Runtime, StagesOpenedBeforeAFailedOpenAreClosedWithNothingRan) {
+  testing::TempDir out;
+  const fs::path marker = out.path() / "closed.txt";
+  const std::string probe = "  - id: probe\n    type: test_close_probe\n    options: {marker: " + marker.string() + "}\n";
+  const RunResult failed = run(source(3) + probe + "  - id: broken\n    type: test_open_fails\n", out.path() / "run");
+  ASSERT_FALSE(failed.report.is_ok());
+  auto text = read_file(marker);
+  ASSERT_TRUE(text) << text.status().message();
+  EXPECT_EQ(text.value(), "closed nothing_ran=1\n");
+  EXPECT_FALSE(fs::exists(out.path() / "run")) << "a run that could not start leaves no folder";
+
+  fs::remove(marker);
+  const RunResult ran = run(source(3) + probe, out.path() / "run");
+  ASSERT_TRUE(ran.report.is_ok()) << ran.report.status().message();
+  text = read_file(marker);
+  ASSERT_TRUE(text) << text.status().message();
+  EXPECT_EQ(text.value(), "closed nothing_ran=0\n");
+}
+
 TEST(Runtime, StartupFailuresNameTheStageOrResource) {
   testing::TempDir out;
   const RunResult open_fails = run(source(3) + "  - id: broken\n    type: test_open_fails\n", out.path());

@@ -505,8 +505,8 @@ void check_version(Checker& checker, const YAML::Node& root) {
   }
 }
 
-// `resources:`, in declaration order. Each one whose type is known is kept, with `ok` false when
-// its options or the resources it names are wrong.
+// `resources:`, in declaration order, with `ok` false for each one whose type, options or the
+// resources it names are wrong.
 std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, const YAML::Node& root) {
   std::vector<std::pair<ResourceConfig, bool>> parsed;
   const YAML::Node resources = root["resources"];
@@ -533,6 +533,7 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
     const YAML::Node type = body["type"];
     if (!type || !type.IsScalar()) {
       checker.error_at(type ? type : it->first, label + " has no 'type'");
+      parsed.emplace_back(std::move(config), false);
       continue;
     }
     config.type = type.Scalar();
@@ -543,6 +544,7 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
       if (!hint.empty()) message += " (did you mean '" + hint + "'?)";
       else if (resource_types.empty()) message += " (no plugin provides resource types; check --plugin-path)";
       checker.error_at(type, message);
+      parsed.emplace_back(std::move(config), false);
       continue;
     }
     config.options = checker.check_options(body["options"], it->first, config.info->options, label);
@@ -559,7 +561,7 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
         checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named +
                                     "', which is not declared before it (declare a " + spec.resource_type +
                                     " resource of that name above this one)");
-      } else if (earlier->first.type != spec.resource_type) {
+      } else if (earlier->first.info && earlier->first.type != spec.resource_type) {  // no info: reported already
         checker.error_at(where, label + ": option '" + spec.name + "' names resource '" + *named + "', a " +
                                     earlier->first.type + ", not a " + spec.resource_type);
       }
@@ -761,8 +763,10 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
     load.pipeline = std::move(pipeline);
   } else {
     // What validate can still open: the well-declared resources and stages, in file order.
-    for (const auto& [config, ok] : resources)
+    for (const auto& [config, ok] : resources) {
       if (ok) pipeline.resources.push_back(config);
+      else load.unopenable_resources.insert(config.name);
+    }
     for (const DeclaredStage& stage : declared)
       if (stage.options_ok) pipeline.stages.push_back(stage.config);
     load.partial = std::move(pipeline);

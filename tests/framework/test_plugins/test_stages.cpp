@@ -1,7 +1,8 @@
 // Stage and resource types used by the framework tests. Each one exercises one runtime behaviour:
 // counting source (N items, optional load failures), failing stage, slow reentrant stage that
 // measures concurrency, ordered recorder, file writer (for --resume), a stage whose open() fails,
-// a tensor reader (slot type checks), a manifest probe (durability) and a constant resource.
+// a tensor reader (slot type checks), a manifest probe (durability), a close probe (how the host
+// closes a stage) and a constant resource.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -230,6 +231,27 @@ class OpenFails : public Stage {
   Status process(Item&) override { return Status::ok(); }
 };
 
+// Appends "closed nothing_ran=<0|1>" to the file `marker` (outside the run's folder) when closed,
+// so that a test sees whether, and how, the host closed it.
+class CloseProbe : public Stage {
+ public:
+  Status open(const StageContext& ctx) override {
+    marker_ = ctx.options.get_string("marker");
+    return Status::ok();
+  }
+  Status process(Item&) override { return Status::ok(); }
+  Status close(const CloseContext& ctx) override {
+    std::FILE* file = std::fopen(marker_.c_str(), "a");
+    if (!file) return Status::error("cannot open " + marker_);
+    std::fprintf(file, "closed nothing_ran=%d\n", ctx.nothing_ran ? 1 : 0);
+    std::fclose(file);
+    return Status::ok();
+  }
+
+ private:
+  std::string marker_;
+};
+
 class TensorReader : public Stage {
  public:
   Status process(Item&) override { return Status::ok(); }
@@ -286,6 +308,10 @@ const PluginDescriptor& describe() {
                                                       [](const Options&) { return SlotDeclaration{}; }));
     d.stages.push_back(make_stage_type<OpenFails>("test_open_fails", "open() fails", {},
                                                   [](const Options&) { return SlotDeclaration{}; }));
+    d.stages.push_back(make_stage_type<CloseProbe>(
+        "test_close_probe", "Appends how it was closed to the file `marker`",
+        {{"marker", OptionType::String, {}, "file to append to", true, {}}},
+        [](const Options&) { return SlotDeclaration{}; }));
     d.stages.push_back(make_stage_type<TensorReader>(
         "test_tensor_reader", "Reads a tensor slot",
         {{"slot", OptionType::String, std::string("value"), "slot to read", false, {}}},

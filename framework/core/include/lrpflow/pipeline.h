@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,6 +110,7 @@ struct PipelineLoad {
   // well enough to open (known type, valid options), in file order, with no graph. `lrpflow
   // validate` opens them so that one pass reports every problem, a model file or layer name too.
   std::optional<Pipeline> partial;
+  std::set<std::string> unopenable_resources;  // declared in `partial`'s file, but not well enough to open
   std::vector<Diagnostic> diagnostics;   // in the order found (roughly file order)
   bool ok() const { return pipeline.has_value() && diagnostics.empty(); }
 };
