@@ -33,6 +33,7 @@ void print_options(const char* title, const std::vector<OptionSpec>& options) {
       for (std::size_t c = 0; c < o.choices.size(); ++c) help += (c ? ", " : "") + o.choices[c];
       if (!o.help.empty()) help += ")";
     }
+    if (!o.resource_type.empty()) help += " [names a " + o.resource_type + " resource]";
     std::printf("  %-*s  %-*s  %-*s  %s\n", int(name_w), o.name.c_str(), int(type_w), option_type_name(o.type),
                 int(default_w), defaults[i].c_str(), help.c_str());
   }

@@ -7,7 +7,7 @@ namespace {
 
 std::vector<OptionSpec> common_options() {
   return {
-      {"model", OptionType::String, std::string("model"), "name of the model resource"},
+      OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
       {"input", OptionType::String, std::string("input"), "slot holding the input tensor [N, C, H, W]"},
       {"output", OptionType::String, std::string("relevance"), "slot for the attribution (shape of the input)"},
       {"target", OptionType::String, std::string("argmax"), "argmax | a class index | slot:NAME"},

@@ -9,7 +9,7 @@ StageTypeInfo pixel_flipping_type() {
   auto info = make_stage_type<PixelFlippingStage>(
       "pixel_flipping", "region perturbation: model score as the most/least relevant regions are removed; AOPC",
       {
-          {"model", OptionType::String, std::string("model"), "name of the model resource"},
+          OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
           {"input", OptionType::String, std::string("input"), "slot holding the input tensor [N, C, H, W]"},
           {"relevance", OptionType::String, std::string("relevance"), "slot holding the attribution (shape of the input)"},
           {"target", OptionType::String, std::string("argmax"), "class whose score is tracked: argmax | INDEX | slot:NAME"},

@@ -11,7 +11,7 @@ StageTypeInfo forward_type() {
   auto info = make_stage_type<ForwardStage>(
       "forward", "runs the model; keeps every layer's activations, logits, probabilities and the top 5",
       {
-          {"model", OptionType::String, std::string("model"), "name of the model resource"},
+          OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
           {"input", OptionType::String, std::string("input"), "slot holding the input tensor [N, C, H, W]"},
           {"labels", OptionType::StringList, std::vector<std::string>{}, "class names, in class order"},
           {"labels_file", OptionType::String, std::string(""),
@@ -35,7 +35,7 @@ StageTypeInfo lrp_type() {
   auto info = make_stage_type<LrpStage>(
       "lrp", "layer-wise relevance propagation with a rule set, from the target logit to the input",
       {
-          {"rules", OptionType::String, std::string("rules"), "name of the ruleset resource"},
+          OptionSpec{"rules", OptionType::String, std::string("rules"), "name of the ruleset resource"}.names_resource("ruleset"),
           {"target", OptionType::String, std::string("argmax"), "argmax | a class index | topN | slot:NAME"},
           {"output", OptionType::String, std::string("relevance"), "slot for the input relevance"},
           {"keep_layers", OptionType::StringList, std::vector<std::string>{"*"},

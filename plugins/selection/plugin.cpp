@@ -17,7 +17,7 @@ std::vector<OptionSpec> with_comparison_options(std::vector<OptionSpec> options)
 
 std::vector<OptionSpec> selector_options(std::vector<OptionSpec> own) {
   std::vector<OptionSpec> options{
-      {"model", OptionType::String, std::string("model"), "name of the model resource"},
+      OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
       {"layers", OptionType::StringList, std::vector<std::string>{},
        "Conv2d/Linear layers to select in (empty: every one but the output layer)"},
       {"sample", OptionType::Int, std::int64_t{0}, "which sample of the item's batch"},
@@ -49,7 +49,7 @@ StageTypeInfo critical_paths_type() {
       "(one partial LRP pass per selected neuron of every chosen layer above the lowest, and with input_edges one "
       "pass to the input per neuron of the lowest; each layer's passes run as one batch)",
       {
-          {"rules", OptionType::String, std::string("rules"), "name of the ruleset resource (conditional relevance)"},
+          OptionSpec{"rules", OptionType::String, std::string("rules"), "name of the ruleset resource (conditional relevance)"}.names_resource("ruleset"),
           OptionSpec{"paths", OptionType::Int, std::int64_t{5}, "how many strongest paths to find"}.int_range(1, kMaxCount),
           {"strength", OptionType::String, std::string("product"), "path strength from edge shares", false,
            {"product", "sum", "min"}},
@@ -77,7 +77,7 @@ StageTypeInfo fidelity_type() {
   auto info = make_stage_type<FidelityStage>(
       "fidelity", "MSE and SMAPE between the full output and the output through the selected neurons only",
       with_comparison_options({
-          {"model", OptionType::String, std::string("model"), "name of the model resource"},
+          OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
           {"sweep", OptionType::Bool, false, "sweep k = 1, 2, 4, ... and the threshold factors `ns`: CSV and plot per item and per run"},
           {"ns", OptionType::FloatList, std::vector<double>{1.0}, "threshold factors n for the sweep"},
           {"contribution", OptionType::String, std::string("relevance"), "GetOptimizer contribution in the sweep", false,

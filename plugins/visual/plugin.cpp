@@ -33,8 +33,8 @@ StageTypeInfo heatmap_type() {
               .int_range(1, kMaxCount),
           OptionSpec{"min_size", OptionType::Int, std::int64_t{0},
                      "maps not drawn over an image: upscale images whose shorter side is smaller (nearest neighbour) to at least this size; 0 (default): the model's resolution, which the report scales up itself"}.int_range(0, 65536),
-          {"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"},
-          {"rules", OptionType::String, std::string("rules"), "ruleset resource (neuron heatmaps)"},
+          OptionSpec{"model", OptionType::String, std::string("model"), "model resource (activation / neuron heatmaps)"}.names_resource("model"),
+          OptionSpec{"rules", OptionType::String, std::string("rules"), "ruleset resource (neuron heatmaps)"}.names_resource("ruleset"),
       },
       [](const Options& o) {
         SlotDeclaration slots{{{o.get_string("slot"), SlotType::Tensor, "relevance"},
@@ -62,7 +62,7 @@ StageTypeInfo deconv_type() {
   auto info = make_stage_type<DeconvStage>(
       "deconv", "Zeiler-Fergus deconvolution (or guided backprop) images of the top selected neurons, and a grid",
       {
-          {"model", OptionType::String, std::string("model"), "name of the model resource"},
+          OptionSpec{"model", OptionType::String, std::string("model"), "name of the model resource"}.names_resource("model"),
           {"method", OptionType::String, std::string("deconvnet"), "deconvnet or guided (guided backpropagation)", false,
            {"deconvnet", "guided"}},
           {"keep", OptionType::String, std::string("channel"), "keep the neuron's whole feature map, or only its strongest position",

@@ -238,6 +238,35 @@ TEST(Pipeline, ResourcesAreChecked) {
   EXPECT_EQ(load.diagnostics.size(), 4u) << testing::all_messages(load);
 }
 
+// A stage option that names a resource (OptionSpec::names_resource): a name written in the file
+// must be declared and of the type; a default naming nothing is the stage's business.
+TEST(Pipeline, StageOptionsThatNameAResourceAreChecked) {
+  const std::string head =
+      "version: 1\n"
+      "resources:\n"
+      "  k: {type: test_constant, options: {value: 1}}\n"
+      "  l: {type: test_label}\n"
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 1}\n";
+  const PipelineLoad load = parse(head +
+                                  "  - id: a\n"
+                                  "    type: test_writer\n"
+                                  "    options: {resource: kk}\n"
+                                  "  - id: b\n"
+                                  "    type: test_writer\n"
+                                  "    options: {resource: l}\n");
+  EXPECT_TRUE(has_error(load, 11, 25, "stage 'a': option 'resource' names resource 'kk', which is not declared "
+                                      "(declare a test_constant resource of that name under 'resources')"))
+      << testing::all_messages(load);
+  EXPECT_TRUE(has_error(load, 14, 25, "stage 'b': option 'resource' names resource 'l', a test_label, not a test_constant"))
+      << testing::all_messages(load);
+  EXPECT_EQ(load.diagnostics.size(), 2u) << testing::all_messages(load);
+  EXPECT_TRUE(parse(head + "  - id: a\n    type: test_writer\n    options: {resource: k}\n").ok());
+  EXPECT_TRUE(parse(head + "  - id: a\n    type: test_writer\n").ok()) << "the default names no resource";
+}
+
 TEST(Pipeline, RuntimeAndOutputAreChecked) {
   const PipelineLoad load = parse(std::string(kValid) +
                                   "runtime: {threads: 0, on_error: abort, max_in_flihgt: 3}\n"

@@ -659,9 +659,7 @@ TEST(Runtime, StartupFailuresNameTheStageOrResource) {
       run(source(3) + "resources:\n  k: {type: test_constant, options: {value: 1, fail: true}}\n", out.path());
   ASSERT_FALSE(resource_fails.report.is_ok());
   EXPECT_EQ(resource_fails.report.status().message(), "resource 'k' (test_constant): deliberately failing resource");
-  const RunResult no_resource = run(source(3) + "  - id: write\n    type: test_writer\n    options: {resource: nope}\n", out.path());
-  ASSERT_FALSE(no_resource.report.is_ok());
-  EXPECT_EQ(no_resource.report.status().message(), "stage 'write' (test_writer): no resource named 'nope'");
+  // A stage option naming an undeclared resource is a pipeline error now (Pipeline.StageOptionsThatNameAResourceAreChecked).
 }
 
 TEST(Runtime, MoreThreadsThanCoresStillRuns) {

@@ -9,12 +9,13 @@ namespace lrpflow {
 
 namespace {
 
-// The failed resource that one of the stage's string options names, if any.
+// The failed resource that one of the stage's resource options (OptionSpec::resource_type) names.
 const std::string* names_failed_resource(const StageConfig& config, const std::set<std::string>& failed) {
-  if (failed.empty()) return nullptr;
-  for (const auto& [name, value] : config.options.values()) {
-    const std::string* text = std::get_if<std::string>(&value);
-    if (text && failed.count(*text)) return text;
+  if (failed.empty() || !config.info) return nullptr;
+  for (const OptionSpec& spec : config.info->options) {
+    if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
+    const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
+    if (named && failed.count(*named)) return named;
   }
   return nullptr;
 }

@@ -573,7 +573,34 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
 }
 
 // `stages:`, in file order, with their ids, types, options and inputs as written.
-std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root) {
+// A stage option that names a resource (OptionSpec::resource_type) must name one of that type.
+// A name written in the file must be declared; a default that names nothing is left to the stage,
+// whose open() says so when it needs the resource (many use theirs only in some modes).
+void check_stage_resource_options(Checker& checker, const DeclaredStage& stage, const std::string& label,
+                                  const std::vector<std::pair<ResourceConfig, bool>>& resources) {
+  const StageConfig& config = stage.config;
+  const YAML::Node options = stage.node["options"];
+  for (const OptionSpec& spec : config.info->options) {
+    if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
+    const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
+    if (!named || named->empty()) continue;  // "": none (an optional resource)
+    const YAML::Node written = options && options.IsMap() ? options[spec.name] : YAML::Node(YAML::NodeType::Undefined);
+    auto declared = std::find_if(resources.begin(), resources.end(), [&](const auto& r) { return r.first.name == *named; });
+    if (declared == resources.end()) {
+      if (written) {
+        checker.error_at(written, label + ": option '" + spec.name + "' names resource '" + *named +
+                                      "', which is not declared (declare a " + spec.resource_type +
+                                      " resource of that name under 'resources')");
+      }
+    } else if (declared->first.info && declared->first.type != spec.resource_type) {
+      checker.error_at(written ? written : stage.node, label + ": option '" + spec.name + "' names resource '" + *named +
+                                                           "', a " + declared->first.type + ", not a " + spec.resource_type);
+    }
+  }
+}
+
+std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root,
+                                        const std::vector<std::pair<ResourceConfig, bool>>& resources) {
   std::vector<DeclaredStage> declared;
   const YAML::Node stages = root["stages"];
   if (!stages) {
@@ -637,6 +664,7 @@ std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root
     if (config.info) {
       const std::size_t errors_before_options = checker.diagnostics.size();
       config.options = checker.check_options(node["options"], node, config.info->options, label);
+      if (checker.diagnostics.size() == errors_before_options) check_stage_resource_options(checker, stage, label, resources);
       stage.options_ok = checker.diagnostics.size() == errors_before_options;
     }
     if (inputs) {
@@ -749,7 +777,7 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
   checker.check_keys(root, {"version", "resources", "stages", "runtime", "output"}, "the pipeline");
   check_version(checker, root);
   const auto resources = parse_resources(checker, root);
-  std::vector<DeclaredStage> declared = parse_stages(checker, root);
+  std::vector<DeclaredStage> declared = parse_stages(checker, root, resources);
   parse_runtime_and_output(checker, root, pipeline);
 
   std::vector<std::vector<std::size_t>> upstream;

@@ -300,7 +300,8 @@ const PluginDescriptor& describe() {
     StageTypeInfo writer = make_stage_type<TextWriter>(
         "test_writer", "Writes items/<id>.txt",
         {{"slot", OptionType::String, std::string("value"), "slot to write", false, {}},
-         {"resource", OptionType::String, std::string(""), "constant resource to append", false, {}}},
+         OptionSpec{"resource", OptionType::String, std::string(""), "constant resource to append", false, {}}
+             .names_resource("test_constant")},
         [](const Options& o) { return SlotDeclaration{{{o.get_string("slot"), SlotType::Text, "", false}}, {}}; });
     writer.reentrant = true;
     d.stages.push_back(writer);
@@ -326,6 +327,13 @@ const PluginDescriptor& describe() {
       return std::shared_ptr<const Resource>(std::make_shared<ConstantResource>(ctx.options.get_int("value")));
     };
     d.resources.push_back(constant);
+    ResourceTypeInfo label;  // a second resource type, for type checks of options that name one
+    label.type = "test_label";
+    label.description = "A resource of another type";
+    label.create = [](const ResourceContext&) -> Result<std::shared_ptr<const Resource>> {
+      return std::shared_ptr<const Resource>(std::make_shared<ConstantResource>(0));
+    };
+    d.resources.push_back(label);
     return d;
   }();
   return descriptor;

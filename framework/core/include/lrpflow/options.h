@@ -45,10 +45,11 @@ struct OptionSpec {
   // "out of range" instead of a wrapped number. Wider options (seeds, byte counts) say so.
   std::int64_t min_int = std::numeric_limits<std::int32_t>::min();
   std::int64_t max_int = std::numeric_limits<std::int32_t>::max();
-  // For a String option of a resource type that names another resource (a rule set's `model`):
-  // that resource's type. The pipeline check then requires a resource of that name and type
-  // declared before this one, and a resource that names one that cannot be opened is reported
-  // as depending on it.
+  // For a String option that names a resource (a rule set's `model`, a stage's `model` or
+  // `rules`): that resource's type. The pipeline check then requires, for a resource, a resource of
+  // that name and type declared before it (one that names a resource that cannot be opened is
+  // reported as depending on it); for a stage, that a name written in the file is declared, and
+  // that the resource it names is of that type.
   std::string resource_type;
 
   OptionSpec& names_resource(std::string type) {
