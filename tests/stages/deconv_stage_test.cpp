@@ -24,12 +24,7 @@ using testing::layer_selection;
 using testing::open_error;
 using testing::open_stage;
 using testing::resources_for;
-
-std::shared_ptr<const lrp::Model> tiny_cnn() {
-  auto model = load_fixture_model("tiny_cnn", "scripted");
-  EXPECT_TRUE(model) << model.status().message();
-  return model ? model.value() : nullptr;
-}
+using testing::tiny_cnn;
 
 at::Tensor input() { return load_case("tiny_cnn").at("input").slice(0, 0, 1); }
 

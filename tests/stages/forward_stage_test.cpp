@@ -19,6 +19,7 @@ using lrp::testing::relative_deviation;
 using testing::open_error;
 using testing::open_stage;
 using testing::resources_for;
+using testing::tiny_cnn;
 
 torch::jit::Module scripted_tiny_cnn() {
   torch::jit::Module module = torch::jit::load(fixture_dir() + "/tiny_cnn/model_scripted.pt");
@@ -29,12 +30,6 @@ torch::jit::Module scripted_tiny_cnn() {
 at::Tensor scripted_logits(const at::Tensor& input) {
   at::NoGradGuard no_grad;
   return scripted_tiny_cnn().forward({input}).toTensor();
-}
-
-std::shared_ptr<const lrp::Model> tiny_cnn() {
-  auto model = load_fixture_model("tiny_cnn", "scripted");
-  EXPECT_TRUE(model) << model.status().message();
-  return model ? model.value() : nullptr;
 }
 
 TEST(ForwardStage, LogitsProbabilitiesAndActivationsAreTheModelsForwardPass) {

@@ -21,12 +21,7 @@ using testing::forward_pass;
 using testing::open_error;
 using testing::open_stage;
 using testing::resources_for;
-
-std::shared_ptr<const lrp::Model> tiny_cnn() {
-  auto model = load_fixture_model("tiny_cnn", "scripted");
-  EXPECT_TRUE(model) << model.status().message();
-  return model ? model.value() : nullptr;
-}
+using testing::tiny_cnn;
 
 std::shared_ptr<ResourceSet> tiny_cnn_resources(const std::string& epsilon = "1e-9") {
   return resources_for(tiny_cnn(), epsilon_rules(tiny_cnn(), epsilon));

@@ -15,14 +15,9 @@ using lrp::testing::load_fixture_model;
 using testing::open_error;
 using testing::open_stage;
 using testing::resources_for;
+using testing::tiny_cnn;
 using testing::to_doubles;
 using testing::to_longs;
-
-std::shared_ptr<const lrp::Model> tiny_cnn() {
-  auto model = load_fixture_model("tiny_cnn", "scripted");
-  EXPECT_TRUE(model) << model.status().message();
-  return model ? model.value() : nullptr;
-}
 
 const std::vector<std::string> kLayers = {"2", "5"};
 

@@ -56,6 +56,13 @@ inline std::shared_ptr<const lrp::RuleSet> epsilon_rules(std::shared_ptr<const l
 }
 
 // The resources under the names the stages use by default: `model`, and `rules` when given.
+// The tiny_cnn fixture's scripted model (a failed load fails the test and gives null).
+inline std::shared_ptr<const lrp::Model> tiny_cnn() {
+  auto model = lrp::testing::load_fixture_model("tiny_cnn", "scripted");
+  EXPECT_TRUE(model) << model.status().message();
+  return model ? model.value() : nullptr;
+}
+
 inline std::shared_ptr<ResourceSet> resources_for(std::shared_ptr<const lrp::Model> model,
                                                   std::shared_ptr<const lrp::RuleSet> rules = nullptr) {
   auto set = std::make_shared<ResourceSet>();

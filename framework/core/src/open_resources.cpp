@@ -8,28 +8,24 @@
 
 namespace lrpflow {
 
-namespace {
-
-// The failed resource that one of a resource's options names (OptionSpec::resource_type), if any:
-// creating it would only say "no resource named ...", so it is reported as depending on that one.
-const std::string* failed_dependency(const ResourceConfig& config, const std::set<std::string>& failed) {
-  if (!config.info) return nullptr;
-  for (const OptionSpec& spec : config.info->options) {
-    if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
-    const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
+const std::string* failed_resource_named(const std::vector<OptionSpec>& schema, const Options& options,
+                                         const std::set<std::string>& failed) {
+  if (failed.empty()) return nullptr;
+  for (const OptionSpec& spec : schema) {
+    if (spec.resource_type.empty() || !options.has(spec.name)) continue;
+    const std::string* named = std::get_if<std::string>(&options.values().at(spec.name));
     if (named && failed.count(*named)) return named;
   }
   return nullptr;
 }
-
-}  // namespace
 
 OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry) {
   OpenedResources opened;
   std::set<std::string> failed;
   for (const ResourceConfig& config : pipeline.resources) {
     const std::string where = "resource '" + config.name + "' (" + config.type + "): ";
-    if (const std::string* dependency = failed_dependency(config, failed)) {
+    if (const std::string* dependency =
+            config.info ? failed_resource_named(config.info->options, config.options, failed) : nullptr) {
       opened.diagnostics.push_back({pipeline.file.string(), config.line, config.column,
                                     where + "needs resource '" + *dependency + "', which could not be opened"});
       failed.insert(config.name);

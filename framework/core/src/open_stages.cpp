@@ -4,23 +4,9 @@
 #include <variant>
 
 #include "lrpflow/log.h"
+#include "lrpflow/open_resources.h"
 
 namespace lrpflow {
-
-namespace {
-
-// The failed resource that one of the stage's resource options (OptionSpec::resource_type) names.
-const std::string* names_failed_resource(const StageConfig& config, const std::set<std::string>& failed) {
-  if (failed.empty() || !config.info) return nullptr;
-  for (const OptionSpec& spec : config.info->options) {
-    if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
-    const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
-    if (named && failed.count(*named)) return named;
-  }
-  return nullptr;
-}
-
-}  // namespace
 
 OpenedStages::~OpenedStages() {
   CloseContext nothing;
@@ -51,7 +37,7 @@ OpenedStages open_stages(const Pipeline& pipeline, const PluginRegistry& registr
     const StageConfig& config = pipeline.stages[k];
     const std::string label = "stage '" + config.id + "' (" + config.type + ")";
     opened.labels_.push_back(label);
-    if (names_failed_resource(config, options.failed_resources)) continue;
+    if (config.info && failed_resource_named(config.info->options, config.options, options.failed_resources)) continue;
     std::string failure;
     std::unique_ptr<StageInstance> instance;
     try {

@@ -8,6 +8,7 @@
 // a failed one says that it is missing. Single-threaded; call it from the host's thread.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,10 @@ struct OpenedResources {
 };
 
 OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry);
+
+// The name among `failed` that one of the options naming a resource (OptionSpec::resource_type)
+// gives, if any: what a resource or stage that cannot work without it depends on.
+const std::string* failed_resource_named(const std::vector<OptionSpec>& schema, const Options& options,
+                                         const std::set<std::string>& failed);
 
 }  // namespace lrpflow
