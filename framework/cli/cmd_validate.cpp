@@ -38,7 +38,7 @@ void add_validate_command(CLI::App& app, CliGlobals& globals) {
     // resources (models imported, rule sets bound), then stages (layer names, option combinations).
     const Pipeline* pipeline = load.pipeline ? &*load.pipeline : load.partial ? &*load.partial : nullptr;
     if (pipeline) {
-      OpenedResources opened = open_resources(*pipeline, globals.registry());
+      OpenedResources opened = open_resources(*pipeline, globals.registry(), load.unopenable_resources);
       for (const std::string& warning : opened.warnings) log_warn(warning);
       StageOpenOptions stage_options;
       stage_options.stop_at_first_failure = false;

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -242,6 +243,35 @@ TEST(Cli, ValidateOpensResourcesAndStagesAndReportsEverythingInOnePass) {
   ASSERT_TRUE(closed) << closed.status().message();
   EXPECT_EQ(closed.value(), "closed nothing_ran=1\n");
   EXPECT_FALSE(fs::exists(dir.path() / "out"));
+}
+
+// Resources that could not even be parsed (not a map, an unknown type) count as failed: one that
+// needs them says so, and stages that use them are not opened; a wrong resource name in a stage
+// does not hide the slot checks.
+TEST(Cli, ValidateReportsResourcesThatFailedToParseWithoutCascading) {
+  testing::TempDir dir;
+  const std::string stages =
+      "stages:\n"
+      "  - id: src\n"
+      "    type: test_source\n"
+      "    options: {count: 2}\n"
+      "  - id: write\n"
+      "    type: test_writer\n"
+      "    options: {resource: b}\n";
+  for (const std::string& broken : {std::string("a: not-a-map"), std::string("a: {type: test_constnat}")}) {
+    const fs::path file = write_pipeline(dir.path(), "version: 1\nresources:\n  " + broken +
+                                                         "\n  b: {type: test_constant, options: {value: 1, depends_on: a}}\n" +
+                                                         stages);
+    const CliResult r = lrpflow_cli({"validate", file.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, file.string() + ":3:")) << r.output;
+    EXPECT_TRUE(contains(r.output, file.string() + ":4:3: error: resource 'b' (test_constant): needs resource 'a', which "
+                                                   "could not be opened"))
+        << r.output;
+    EXPECT_FALSE(contains(r.output, "not declared")) << r.output;
+    EXPECT_FALSE(contains(r.output, "stage 'write'")) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 2) << r.output;
+  }
 }
 
 TEST(Cli, PluginsAndInspect) {

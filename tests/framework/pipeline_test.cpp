@@ -264,6 +264,11 @@ TEST(Pipeline, StageOptionsThatNameAResourceAreChecked) {
       << testing::all_messages(load);
   EXPECT_EQ(load.diagnostics.size(), 2u) << testing::all_messages(load);
   EXPECT_TRUE(parse(head + "  - id: a\n    type: test_writer\n    options: {resource: k}\n").ok());
+  // A wrong resource name does not hide the slot checks: slots do not depend on resources.
+  const PipelineLoad both = parse(head + "  - id: a\n    type: test_writer\n    options: {resource: kk, slot: valeu}\n");
+  EXPECT_TRUE(has_error(both, 11, 25, "stage 'a': option 'resource' names resource 'kk'")) << testing::all_messages(both);
+  EXPECT_TRUE(has_error(both, 9, 5, "stage 'a' reads slot 'valeu' (text) but no stage before it writes it"))
+      << testing::all_messages(both);
   EXPECT_TRUE(parse(head + "  - id: a\n    type: test_writer\n").ok()) << "the default names no resource";
 }
 

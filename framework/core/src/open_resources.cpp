@@ -19,9 +19,10 @@ const std::string* failed_resource_named(const std::vector<OptionSpec>& schema, 
   return nullptr;
 }
 
-OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry) {
+OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry,
+                               const std::set<std::string>& failed_before) {
   OpenedResources opened;
-  std::set<std::string> failed;
+  std::set<std::string> failed = failed_before;
   for (const ResourceConfig& config : pipeline.resources) {
     const std::string where = "resource '" + config.name + "' (" + config.type + "): ";
     if (const std::string* dependency =

@@ -1,7 +1,6 @@
 #include "lrpflow/open_stages.h"
 
 #include <exception>
-#include <variant>
 
 #include "lrpflow/log.h"
 #include "lrpflow/open_resources.h"

@@ -526,6 +526,7 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
     const YAML::Node body = it->second;
     if (!body.IsMap()) {
       checker.error_at(body, label + " must be a map with 'type' and 'options', got " + describe_node(body));
+      parsed.emplace_back(std::move(config), false);
       continue;
     }
     const std::size_t errors_before = checker.diagnostics.size();
@@ -552,7 +553,7 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
     for (const OptionSpec& spec : config.info->options) {
       if (spec.resource_type.empty() || !config.options.has(spec.name)) continue;
       const std::string* named = std::get_if<std::string>(&config.options.values().at(spec.name));
-      if (!named) continue;
+      if (!named || named->empty()) continue;  // "": none (an optional resource)
       auto earlier = std::find_if(parsed.begin(), parsed.end(),
                                   [&](const auto& r) { return r.first.name == *named; });
       const YAML::Node where =
@@ -572,7 +573,6 @@ std::vector<std::pair<ResourceConfig, bool>> parse_resources(Checker& checker, c
   return parsed;
 }
 
-// `stages:`, in file order, with their ids, types, options and inputs as written.
 // A stage option that names a resource (OptionSpec::resource_type) must name one of that type.
 // A name written in the file must be declared; a default that names nothing is left to the stage,
 // whose open() says so when it needs the resource (many use theirs only in some modes).
@@ -599,6 +599,7 @@ void check_stage_resource_options(Checker& checker, const DeclaredStage& stage, 
   }
 }
 
+// `stages:`, in file order, with their ids, types, options and inputs as written.
 std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root,
                                         const std::vector<std::pair<ResourceConfig, bool>>& resources) {
   std::vector<DeclaredStage> declared;
@@ -664,8 +665,9 @@ std::vector<DeclaredStage> parse_stages(Checker& checker, const YAML::Node& root
     if (config.info) {
       const std::size_t errors_before_options = checker.diagnostics.size();
       config.options = checker.check_options(node["options"], node, config.info->options, label);
-      if (checker.diagnostics.size() == errors_before_options) check_stage_resource_options(checker, stage, label, resources);
-      stage.options_ok = checker.diagnostics.size() == errors_before_options;
+      stage.slots_known = checker.diagnostics.size() == errors_before_options;
+      if (stage.slots_known) check_stage_resource_options(checker, stage, label, resources);
+      stage.openable = checker.diagnostics.size() == errors_before_options;
     }
     if (inputs) {
       if (inputs.IsScalar()) {
@@ -796,7 +798,7 @@ PipelineLoad parse_pipeline(std::string_view text, const fs::path& file, const s
       else load.unopenable_resources.insert(config.name);
     }
     for (const DeclaredStage& stage : declared)
-      if (stage.options_ok) pipeline.stages.push_back(stage.config);
+      if (stage.openable) pipeline.stages.push_back(stage.config);
     load.partial = std::move(pipeline);
   }
   return load;

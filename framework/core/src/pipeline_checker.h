@@ -91,7 +91,10 @@ struct DeclaredStage {
   StageConfig config;
   YAML::Node node;
   YAML::Node inputs_node;      // undefined when the stage has no `inputs:`
-  bool options_ok = false;      // known type and valid options: its slots can be declared
+  bool slots_known = false;     // known type and valid options: its slots can be declared
+  bool openable = false;        // that, and the resources its options name are right: validate may open it
+  // Copying is fine; assigning a YAML::Node assigns the contents of the node it refers to.
+  DeclaredStage& operator=(const DeclaredStage&) = delete;
 };
 
 // Graph building: default inputs (the previous stage), unknown inputs, the one source first, cycles.

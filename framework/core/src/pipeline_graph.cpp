@@ -207,7 +207,7 @@ void check_slot_flow(Checker& checker, std::vector<DeclaredStage>& declared,
   if (order.empty()) return;
   // A stage of unknown type or with wrong options has unknown slots: checking the others against
   // them would only add noise.
-  if (!std::all_of(declared.begin(), declared.end(), [](const DeclaredStage& s) { return s.options_ok; })) return;
+  if (!std::all_of(declared.begin(), declared.end(), [](const DeclaredStage& s) { return s.slots_known; })) return;
   for (std::size_t k : order) {
     StageConfig& config = declared[k].config;
     if (!config.info->slots) continue;

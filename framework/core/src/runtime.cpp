@@ -478,7 +478,7 @@ class Run {
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> max_in_flight_{0};
   RunProgress progress_;
-  Clock::time_point last_manifest_write_ = Clock::now();
+  Clock::time_point last_manifest_write_;
 };
 
 // A second Ctrl-C (options.quit_requested) ends the process without waiting for the items in
@@ -762,6 +762,7 @@ void Run::execute_graph() {
   std::size_t next_to_emit = 0;
   progress_.to_run = static_cast<std::int64_t>(to_run_.size());
   progress_.skipped = report_.items_skipped;
+  last_manifest_write_ = Clock::now();  // plan_items() just wrote one
 
   at::set_num_threads(pipeline_.runtime.intra_op_threads);
   // TBB caps workers at the number of cores unless told otherwise; honour an explicit request

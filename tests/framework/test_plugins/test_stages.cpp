@@ -142,6 +142,7 @@ class OrderedRecorder : public Stage {
     return Status::ok();
   }
   Status close(const CloseContext& ctx) override {
+    if (ctx.nothing_ran) return Status::ok();
     std::string text;
     for (std::int64_t index : order_) text += std::to_string(index) + "\n";
     LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / "order.txt", text));
@@ -184,6 +185,7 @@ class TextWriter : public Stage {
     return Status::ok();
   }
   Status close(const CloseContext& ctx) override {
+    if (ctx.nothing_ran) return Status::ok();
     LRPFLOW_RETURN_IF_ERROR(write_file_atomic(output_dir_ / "writer_count.txt", std::to_string(processed_) + "\n"));
     ctx.run_outputs->push_back({"count", "writer_count.txt"});
     return Status::ok();
@@ -321,7 +323,9 @@ const PluginDescriptor& describe() {
     constant.type = "test_constant";
     constant.description = "An integer shared by stages";
     constant.options = {{"value", OptionType::Int, {}, "the value", true, {}},
-                        {"fail", OptionType::Bool, false, "fail to create", false, {}}};
+                        {"fail", OptionType::Bool, false, "fail to create", false, {}},
+                        OptionSpec{"depends_on", OptionType::String, std::string(""), "another constant it needs", false, {}}
+                            .names_resource("test_constant")};
     constant.create = [](const ResourceContext& ctx) -> Result<std::shared_ptr<const Resource>> {
       if (ctx.options.get_bool("fail")) return Status::error("deliberately failing resource");
       return std::shared_ptr<const Resource>(std::make_shared<ConstantResource>(ctx.options.get_int("value")));

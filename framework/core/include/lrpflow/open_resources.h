@@ -26,7 +26,10 @@ struct OpenedResources {
   bool ok() const { return diagnostics.empty(); }
 };
 
-OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry);
+// `failed_before`: resources declared in the file but not in `pipeline` because they could not even
+// be parsed (PipelineLoad::unopenable_resources); one that needs them says so.
+OpenedResources open_resources(const Pipeline& pipeline, const PluginRegistry& registry,
+                               const std::set<std::string>& failed_before = {});
 
 // The name among `failed` that one of the options naming a resource (OptionSpec::resource_type)
 // gives, if any: what a resource or stage that cannot work without it depends on.

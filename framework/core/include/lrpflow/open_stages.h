@@ -4,7 +4,7 @@
 // Every stage that opened is closed exactly once: by the run, after its items, with the run's
 // outcome (close_all); otherwise by this object when it goes away, with CloseContext::nothing_ran
 // set, so that a stage releases what it holds and writes nothing. That covers a later stage
-// failing to open, a run that stops before its first item, and `validate`.
+// failing to open, a run that cannot start (its inputs cannot be listed, say), and `validate`.
 //
 // Single-threaded: call everything from the host's thread (stage.h's open/close contract).
 #pragma once

@@ -9,9 +9,9 @@
 //                      order unless the stage type is `ordered`.
 //   3. close(ctx)      once after every successful open(), after the last item has left the stage
 //                      (also after a stop or Ctrl-C), on the host's thread. Write run-level
-//                      outputs here, unless ctx.nothing_ran: then no item ran (a later stage
-//                      failed to open, the run could not start, or `validate` opened the stage to
-//                      check it), and close() releases what it holds and writes nothing.
+//                      outputs here, unless ctx.nothing_ran: then the run never started (a later
+//                      stage failed to open, the inputs could not be listed, or `validate` opened
+//                      the stage to check it), and close() releases what it holds and writes nothing.
 //
 // Threading contract:
 //   - open() and close() never run concurrently with anything else of the same instance.
@@ -80,8 +80,9 @@ struct CloseContext {
   std::int64_t items_ok = 0;
   std::int64_t items_failed = 0;
   bool interrupted = false;
-  // No item ran and none will: write nothing (a later stage failed to open, the run stopped before
-  // its first item, or `lrpflow validate` opened the stage to check it). Plugin API version 5.
+  // The run never started: a later stage failed to open, the inputs could not be listed, or
+  // `lrpflow validate` opened the stage to check it. Write nothing. (A run interrupted before its
+  // first item did start: it closes with `interrupted`.) Plugin API version 5.
   bool nothing_ran = false;
   std::vector<OutputFile>* run_outputs = nullptr;  // append run-level files here (kind, relative path)
   // "" for a whole run; ".shard-I-of-N" when the run is one shard of several (`--shard I/N`). Shards
