@@ -9,8 +9,9 @@
 #                                                              (tools/fuzz.sh does this)
 #
 # The same folder serves tools/fuzz.sh: LRPFLOW_BUILD_FUZZERS adds the libFuzzer harnesses and
-# coverage instrumentation. LibTorch, oneTBB and the other Debian libraries are not instrumented:
-# ASan sees their heap use through its malloc, not their stray reads and writes.
+# coverage instrumentation of the code they exercise (cmake/Sanitizers.cmake). CI runs this script
+# on everything (tools/sanitize_ci.sh). LibTorch, oneTBB and the other Debian libraries are not
+# instrumented: ASan sees their heap use through its malloc, not their stray reads and writes.
 # docs/security.md ("Fuzzing and sanitizers") says what this covers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
