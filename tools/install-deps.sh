@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   cmake g++ ninja-build pkg-config
+  # the sanitizer build and the fuzzers (tools/sanitize.sh, tools/fuzz.sh): clang, its runtimes
+  # (ASan, UBSan, libFuzzer), lld, llvm-symbolizer
+  clang-14 libclang-rt-14-dev lld-14 llvm-14
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev
   libboost-dev libboost-filesystem-dev
   libgtest-dev libgmock-dev libbenchmark-dev
