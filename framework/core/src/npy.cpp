@@ -233,16 +233,24 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
     return error("unsupported dtype '" + header.descr +
                  "' (supported: float16/32/64, int8/16/32/64, uint8/16/32/64, bool)");
 
-  std::int64_t count = 1;
+  // The shape is judged without its dtype, so that a shape accepted for one dtype is accepted for
+  // every other (the product of its non-zero dimensions in 8-byte elements fits in 64 bits). With a
+  // zero elsewhere in the shape any dimension fits the data, but LibTorch cannot hold sizes past
+  // 2^62 (SymInt) and no real axis comes near 2^40.
+  constexpr std::int64_t kMaxElements = std::numeric_limits<std::int64_t>::max() / 8;
+  std::int64_t nonzero_product = 1;
+  bool empty = false;
   for (std::int64_t dim : header.shape) {
-    // With a zero elsewhere in the shape any dimension fits the data, but LibTorch cannot hold sizes
-    // past 2^62 (SymInt) and no real axis comes near 2^40.
     if (dim > kMaxDimension)
       return error("shape " + shape_string(header.shape) + " has a dimension over " + std::to_string(kMaxDimension));
-    if (dim != 0 && count > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(dtype->item_size) / dim)
-      return error("shape " + shape_string(header.shape) + " is too large");
-    count *= dim;
+    if (dim == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero_product > kMaxElements / dim) return error("shape " + shape_string(header.shape) + " is too large");
+    nonzero_product *= dim;
   }
+  const std::int64_t count = empty ? 0 : nonzero_product;
   const std::size_t data_bytes = static_cast<std::size_t>(count) * dtype->item_size;
   const std::size_t available = bytes.size() - prefix - header_length;
   if (available < data_bytes)
